@@ -1,0 +1,1 @@
+"""Agora: AccessToken2 (007) and AccessToken (006) builders, parsers and HTTP routes."""

@@ -1,0 +1,183 @@
+"""HTTP handlers for Agora tokens: the versioned API and the Go sample's /fetch_rtc_token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from service.agora.issue import (
+    ROLES_BY_NAME,
+    ChatTokenRequest,
+    RtcTokenRequest,
+    RtmTokenRequest,
+    credentials_of,
+    issue_chat_token,
+    issue_rtc_token,
+    issue_rtm_token,
+)
+from service.agora.tokens import Role
+from service.config import AgoraSettings
+from service.context import CLOCK, SALT, SETTINGS
+from service.errors import ApiError
+from service.middlewares import error_shape
+from service.validation import Fields, json_type, read_json_object
+
+
+def _enabled_agora(request: web.Request) -> AgoraSettings:
+    """Agora's settings, or a 503 naming the variables to set, before reading any body."""
+    agora = request.app[SETTINGS].agora
+    credentials_of(agora)
+    return agora
+
+
+def _issue_time_and_salt(request: web.Request) -> dict[str, int]:
+    return {"issue_ts": int(request.app[CLOCK]()), "salt": request.app[SALT]()}
+
+
+def _role(fields: Fields) -> Role:
+    name = fields.string("role")
+    if name not in ROLES_BY_NAME:
+        raise ApiError.invalid_field("role", "must be 'publisher' or 'subscriber'")
+    return ROLES_BY_NAME[name]
+
+
+async def rtc_token(request: web.Request) -> web.Response:
+    agora = _enabled_agora(request)
+    fields = Fields(
+        await read_json_object(request),
+        allowed=(
+            "channel",
+            "uid",
+            "user_account",
+            "role",
+            "expire",
+            "privilege_expire",
+            "with_rtm",
+        ),
+    )
+    token_request = RtcTokenRequest(
+        channel=fields.string("channel") or "",
+        uid=fields.integer("uid", required=False),
+        user_account=fields.string("user_account", required=False),
+        role=_role(fields),
+        expire=fields.integer("expire", required=False),
+        privilege_expire=fields.integer("privilege_expire", required=False),
+        with_rtm=bool(fields.boolean("with_rtm", required=False)),
+    )
+    return web.json_response(issue_rtc_token(agora, token_request, **_issue_time_and_salt(request)))
+
+
+async def rtm_token(request: web.Request) -> web.Response:
+    agora = _enabled_agora(request)
+    fields = Fields(await read_json_object(request), allowed=("user_id", "expire"))
+    token_request = RtmTokenRequest(
+        user_id=fields.string("user_id") or "",
+        expire=fields.integer("expire", required=False),
+    )
+    return web.json_response(issue_rtm_token(agora, token_request, **_issue_time_and_salt(request)))
+
+
+async def chat_token(request: web.Request) -> web.Response:
+    agora = _enabled_agora(request)
+    fields = Fields(await read_json_object(request), allowed=("kind", "user_id", "expire"))
+    token_request = ChatTokenRequest(
+        kind=fields.string("kind") or "",
+        user_id=fields.string("user_id", required=False),
+        expire=fields.integer("expire", required=False),
+    )
+    return web.json_response(
+        issue_chat_token(agora, token_request, **_issue_time_and_salt(request))
+    )
+
+
+# --- POST /fetch_rtc_token: Agora's Go token-server sample, for its unchanged clients ---
+
+_SAMPLE_CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "*",
+}
+# The sample's roles: 1 publisher, 2 subscriber; 0 (attendee) and 101 (admin) are
+# deprecated 006 roles that official builders treat as publisher.
+_SAMPLE_ROLES = {0: Role.PUBLISHER, 1: Role.PUBLISHER, 2: Role.SUBSCRIBER, 101: Role.PUBLISHER}
+
+
+def _sample_cors_headers(request: web.Request) -> dict[str, str]:
+    origins = request.app[SETTINGS].cors_allow_origins
+    if origins == ("*",):
+        return dict(_SAMPLE_CORS)
+    origin = request.headers.get("Origin")
+    if origin not in origins:
+        return {"Vary": "Origin"}
+    return {**_SAMPLE_CORS, "Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+
+def _sample_error(request: web.Request, error: ApiError) -> web.Response:
+    # The sample's clients read "token" from every answer; errors put the message there.
+    headers = {**_sample_cors_headers(request), **error.headers}
+    return web.json_response(
+        {"code": str(error.status), "token": error.message}, status=error.status, headers=headers
+    )
+
+
+def _sample_fields(body: dict[str, Any]) -> dict[str, Any]:
+    # Go's JSON decoder matches field names case-insensitively: the sample's web client
+    # sends channelName, its Android client ChannelName.
+    known = {"uid": "uid", "channelname": "channelName", "role": "role"}
+    fields: dict[str, Any] = {}
+    for key, value in body.items():
+        name = known.get(key.lower())
+        if name is None:
+            continue  # the sample ignores unknown fields, and so do we here
+        if name in fields:
+            raise ApiError.invalid_field(name, "is given twice (names differ only in case)")
+        fields[name] = value
+    return fields
+
+
+def _sample_integer(fields: dict[str, Any], name: str) -> int:
+    value = fields.get(name)
+    if value is None:
+        raise ApiError.invalid_field(name, "is required")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ApiError.invalid_field(name, f"must be a number, got {json_type(value)}")
+    return value
+
+
+@error_shape(_sample_error)
+async def fetch_rtc_token(request: web.Request) -> web.Response:
+    if request.method == "OPTIONS":
+        return web.Response(
+            status=200,
+            headers={
+                **_sample_cors_headers(request),
+                "Content-Type": "application/json; charset=UTF-8",
+            },
+        )
+    if request.method != "POST":
+        raise ApiError(
+            405,
+            "method_not_allowed",
+            "Unsupported method. Please check.",
+            headers={"Allow": "POST, OPTIONS"},
+        )
+    agora = _enabled_agora(request)
+    fields = _sample_fields(await read_json_object(request))
+    uid = _sample_integer(fields, "uid")
+    channel = fields.get("channelName")
+    if channel is None:
+        raise ApiError.invalid_field("channelName", "is required")
+    if not isinstance(channel, str):
+        raise ApiError.invalid_field("channelName", f"must be a string, got {json_type(channel)}")
+    role_number = _sample_integer(fields, "role")
+    if role_number not in _SAMPLE_ROLES:
+        raise ApiError.invalid_field("role", "must be 1 (publisher) or 2 (subscriber)")
+    issued = issue_rtc_token(
+        agora,
+        RtcTokenRequest(channel=channel, uid=uid, role=_SAMPLE_ROLES[role_number]),
+        **_issue_time_and_salt(request),
+    )
+    return web.json_response(
+        {"code": "200", "token": issued["token"]}, headers=_sample_cors_headers(request)
+    )

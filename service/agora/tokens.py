@@ -1,0 +1,150 @@
+"""Agora tokens as applications ask for them: RTC with a role, RTM, Chat, RTC+RTM.
+
+Pure functions over credentials, inputs, issue time and salt, mapping Agora's builder
+semantics (the official RtcTokenBuilder2 / RtmTokenBuilder2 / ChatTokenBuilder) onto the
+007 and 006 wire formats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from service.agora import accesstoken006, accesstoken2
+from service.agora.accesstoken2 import ChatPrivilege, RtcPrivilege
+
+VERSIONS = (accesstoken2.VERSION, accesstoken006.VERSION)
+
+
+class Role(IntEnum):
+    PUBLISHER = 1
+    SUBSCRIBER = 2
+
+
+@dataclass(frozen=True)
+class AgoraCredentials:
+    app_id: str
+    certificate: str = field(repr=False)
+
+
+def account_for_uid(uid: int | str) -> str:
+    """Agora signs the user as a string: numeric 0 is the any-uid wildcard "", other
+    numbers their decimal form, and a user account (even "0") exactly as given."""
+    if isinstance(uid, int):
+        return "" if uid == 0 else str(uid)
+    return uid
+
+
+def rtc_privileges(role: Role, expire: int) -> dict[int, int]:
+    """Join for everyone; publishing audio, video and data for publishers only."""
+    privileges = {RtcPrivilege.JOIN_CHANNEL.value: expire}
+    if role is Role.PUBLISHER:
+        for privilege in (
+            RtcPrivilege.PUBLISH_AUDIO_STREAM,
+            RtcPrivilege.PUBLISH_VIDEO_STREAM,
+            RtcPrivilege.PUBLISH_DATA_STREAM,
+        ):
+            privileges[privilege.value] = expire
+    return privileges
+
+
+def _absolute(issue_ts: int, seconds: int) -> int:
+    # 006 privileges are unix times, with 0 kept as "never".
+    return issue_ts + seconds if seconds else 0
+
+
+def build_rtc_token(
+    credentials: AgoraCredentials,
+    channel: str,
+    uid: int | str,
+    role: Role,
+    *,
+    token_expire: int,
+    privilege_expire: int,
+    issue_ts: int,
+    salt: int,
+    version: str = accesstoken2.VERSION,
+    rtm_user_id: str | None = None,
+) -> str:
+    """An RTC token; with rtm_user_id, also RTM login for that user (007 only), as the
+    official buildTokenWithRtm does: RTM login lasts token_expire."""
+    account = account_for_uid(uid)
+    if version == accesstoken006.VERSION:
+        if rtm_user_id is not None:
+            raise ValueError("RTC and RTM in one token needs AccessToken2 (007)")
+        return accesstoken006.build_token(
+            credentials.app_id,
+            credentials.certificate,
+            channel=channel,
+            uid=account,
+            salt=salt,
+            ts=issue_ts + accesstoken006.TOKEN_LIFETIME,
+            privileges=rtc_privileges(role, _absolute(issue_ts, privilege_expire)),
+        )
+    services = [accesstoken2.rtc_service(channel, account, rtc_privileges(role, privilege_expire))]
+    if rtm_user_id is not None:
+        services.append(accesstoken2.rtm_service(rtm_user_id, token_expire))
+    return accesstoken2.build_token(
+        credentials.app_id,
+        credentials.certificate,
+        issue_ts=issue_ts,
+        expire=token_expire,
+        salt=salt,
+        services=services,
+    )
+
+
+def build_rtm_token(
+    credentials: AgoraCredentials,
+    user_id: str,
+    *,
+    expire: int,
+    issue_ts: int,
+    salt: int,
+    version: str = accesstoken2.VERSION,
+) -> str:
+    if version == accesstoken006.VERSION:
+        # 006 RTM tokens carry the user id in the channel slot and an empty uid.
+        return accesstoken006.build_token(
+            credentials.app_id,
+            credentials.certificate,
+            channel=user_id,
+            uid="",
+            salt=salt,
+            ts=issue_ts + accesstoken006.TOKEN_LIFETIME,
+            privileges={accesstoken006.Privilege006.RTM_LOGIN.value: _absolute(issue_ts, expire)},
+        )
+    return accesstoken2.build_token(
+        credentials.app_id,
+        credentials.certificate,
+        issue_ts=issue_ts,
+        expire=expire,
+        salt=salt,
+        services=[accesstoken2.rtm_service(user_id, expire)],
+    )
+
+
+def build_chat_user_token(
+    credentials: AgoraCredentials, user_id: str, *, expire: int, issue_ts: int, salt: int
+) -> str:
+    return accesstoken2.build_token(
+        credentials.app_id,
+        credentials.certificate,
+        issue_ts=issue_ts,
+        expire=expire,
+        salt=salt,
+        services=[accesstoken2.chat_service(user_id, {ChatPrivilege.USER.value: expire})],
+    )
+
+
+def build_chat_app_token(
+    credentials: AgoraCredentials, *, expire: int, issue_ts: int, salt: int
+) -> str:
+    return accesstoken2.build_token(
+        credentials.app_id,
+        credentials.certificate,
+        issue_ts=issue_ts,
+        expire=expire,
+        salt=salt,
+        services=[accesstoken2.chat_service("", {ChatPrivilege.APP.value: expire})],
+    )

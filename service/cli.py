@@ -1,0 +1,155 @@
+"""Command line: `serve` (the default), `agora-token` and `inspect`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from service import __version__
+from service.agora.inspect import describe_token
+from service.agora.issue import (
+    ROLES_BY_NAME,
+    ChatTokenRequest,
+    RtcTokenRequest,
+    RtmTokenRequest,
+    issue_chat_token,
+    issue_rtc_token,
+    issue_rtm_token,
+)
+from service.agora.wire import TokenFormatError
+from service.app import random_salt
+from service.config import ConfigError, Settings, load_settings
+from service.errors import ApiError
+from service.server import run
+
+PROG = "rtc-token-service"
+COMMANDS = ("serve", "agora-token", "inspect")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Token server for Agora, LiveKit and VideoSDK apps."
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP service (the default command)")
+    serve.add_argument("--host", help="address to bind (env SERVER_HOST; default 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="port to bind (env SERVER_PORT; default 6080)")
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help="bind 127.0.0.1 and fill missing credentials with development values",
+    )
+
+    mint = commands.add_parser("agora-token", help="mint an Agora token from the command line")
+    mint.add_argument("--dev", action="store_true", help="use development credentials if unset")
+    mint.add_argument("--json", action="store_true", help="print the full answer as JSON")
+    kinds = mint.add_subparsers(dest="kind", metavar="KIND", required=True)
+    rtc = kinds.add_parser("rtc", help="an RTC token (optionally with RTM login)")
+    rtc.add_argument("--channel", required=True)
+    who = rtc.add_mutually_exclusive_group(required=True)
+    who.add_argument("--uid", type=int, help="numeric uid, 0 = any uid")
+    who.add_argument("--account", help="string user account")
+    rtc.add_argument("--role", choices=sorted(ROLES_BY_NAME), default="publisher")
+    rtc.add_argument("--expire", type=int, help="token lifetime in seconds")
+    rtc.add_argument("--privilege-expire", type=int, help="privilege lifetime in seconds")
+    rtc.add_argument("--with-rtm", action="store_true", help="also grant RTM login")
+    rtm = kinds.add_parser("rtm", help="an RTM login token")
+    rtm.add_argument("--user-id", required=True)
+    rtm.add_argument("--expire", type=int)
+    chat = kinds.add_parser("chat", help="a Chat user token, or with --app an app token")
+    chat_who = chat.add_mutually_exclusive_group(required=True)
+    chat_who.add_argument("--user-id")
+    chat_who.add_argument("--app", action="store_true")
+    chat.add_argument("--expire", type=int)
+
+    inspect = commands.add_parser("inspect", help="decode a 006 or 007 token")
+    inspect.add_argument("token")
+    inspect.add_argument(
+        "--certificate",
+        help="check the signature with this app certificate (default: $AGORA_APP_CERTIFICATE)",
+    )
+    inspect.add_argument("--channel", help="006 only: the channel the token was made for")
+    inspect.add_argument("--uid", help="006 only: the uid or account ('' for uid 0)")
+    return parser
+
+
+def _with_default_command(argv: Sequence[str]) -> list[str]:
+    # `rtc-token-service` and `python -m service --dev` mean `serve`.
+    args = list(argv)
+    if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help", "--version")):
+        args.insert(0, "serve")
+    return args
+
+
+def _serve(args: argparse.Namespace) -> int:
+    run(load_settings(os.environ, dev=args.dev, host=args.host, port=args.port))
+    return 0
+
+
+def _mint(args: argparse.Namespace) -> int:
+    settings: Settings = load_settings(os.environ, dev=args.dev)
+    agora = settings.agora
+    stamp = {"issue_ts": int(time.time()), "salt": random_salt()}
+    if args.kind == "rtc":
+        answer = issue_rtc_token(
+            agora,
+            RtcTokenRequest(
+                channel=args.channel,
+                uid=args.uid,
+                user_account=args.account,
+                role=ROLES_BY_NAME[args.role],
+                expire=args.expire,
+                privilege_expire=args.privilege_expire,
+                with_rtm=args.with_rtm,
+            ),
+            **stamp,
+        )
+    elif args.kind == "rtm":
+        answer = issue_rtm_token(
+            agora, RtmTokenRequest(user_id=args.user_id, expire=args.expire), **stamp
+        )
+    else:
+        answer = issue_chat_token(
+            agora,
+            ChatTokenRequest(
+                kind="app" if args.app else "user", user_id=args.user_id, expire=args.expire
+            ),
+            **stamp,
+        )
+    print(json.dumps(answer, indent=2) if args.json else answer["token"])
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    certificate = args.certificate or os.environ.get("AGORA_APP_CERTIFICATE") or None
+    try:
+        described = describe_token(
+            args.token, certificate=certificate, channel=args.channel, uid=args.uid
+        )
+    except TokenFormatError as exc:
+        print(f"{PROG}: not a valid Agora token: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(described, indent=2, ensure_ascii=False))
+    return 1 if described["signature"] == "invalid" else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(_with_default_command(sys.argv[1:] if argv is None else argv))
+    try:
+        if args.command == "agora-token":
+            return _mint(args)
+        if args.command == "inspect":
+            return _inspect(args)
+        return _serve(args)
+    except ConfigError as exc:
+        print(f"{PROG}: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except ApiError as exc:
+        print(f"{PROG}: {exc.message}", file=sys.stderr)
+        return 2

@@ -1,0 +1,209 @@
+"""Settings, read from the environment once at start-up and validated there.
+
+A bad value raises ConfigError naming the variable and what is wrong (never echoing a
+secret); the CLI prints that one line and exits. A platform whose credentials are unset
+is disabled rather than refused, so one service can serve only the platforms it has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from service.agora import accesstoken006, accesstoken2
+from service.agora.rules import MAX_EXPIRE, RENEWAL_WARNING_SECONDS
+from service.agora.tokens import AgoraCredentials
+
+DEFAULT_PORT = 6080  # where OpenVidu deployments send webhooks
+DEV_HOST = "127.0.0.1"
+
+# Development-only credentials for --dev. They are public, so tokens made with them
+# are useless against Agora's servers: good for trying the API, nothing else.
+DEV_AGORA_APP_ID = "0123456789abcdef0123456789abcdef"
+DEV_AGORA_APP_CERTIFICATE = "fedcba9876543210fedcba9876543210"
+
+AGORA_CREDENTIAL_VARIABLES = ("AGORA_APP_ID", "AGORA_APP_CERTIFICATE")
+
+
+class ConfigError(Exception):
+    """One configuration value is wrong; str() is a one-line message for the operator."""
+
+
+@dataclass(frozen=True)
+class AgoraSettings:
+    credentials: AgoraCredentials | None = None
+    token_expire: int = 3600
+    max_token_expire: int = MAX_EXPIRE
+    token_version: str = accesstoken2.VERSION
+    allow_wildcard_channel: bool = False
+    allow_chat_app_tokens: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_PORT
+    dev: bool = False
+    log_format: str = "json"
+    log_level: str = "info"
+    cors_allow_origins: tuple[str, ...] = ("*",)
+    max_body_bytes: int = 16 * 1024
+    body_timeout: float = 10.0
+    shutdown_timeout: float = 30.0
+    agora: AgoraSettings = field(default_factory=AgoraSettings)
+    # Variables --dev filled with development values, to tell the operator.
+    made_up: tuple[str, ...] = ()
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class _Env:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def text(self, name: str) -> str | None:
+        value = self._environ.get(name, "").strip()
+        return value or None
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: must be a whole number, got {raw!r}") from None
+        if not minimum <= value <= maximum:
+            raise ConfigError(f"{name}: must be between {minimum} and {maximum}, got {value}")
+        return value
+
+    def number(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: must be a number of seconds, got {raw!r}") from None
+        if not minimum <= value <= maximum:
+            raise ConfigError(f"{name}: must be between {minimum} and {maximum}, got {value}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise ConfigError(f"{name}: must be true or false, got {raw!r}")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        if raw.lower() not in choices:
+            raise ConfigError(f"{name}: must be one of {', '.join(choices)}, got {raw!r}")
+        return raw.lower()
+
+
+def _agora_credentials(env: _Env, dev: bool, made_up: list[str]) -> AgoraCredentials | None:
+    app_id = env.text("AGORA_APP_ID")
+    certificate = env.text("AGORA_APP_CERTIFICATE")
+    if app_id is None and certificate is None and not dev:
+        return None
+    if app_id is None:
+        if not dev:
+            raise ConfigError("AGORA_APP_ID: must be set when AGORA_APP_CERTIFICATE is set")
+        app_id = DEV_AGORA_APP_ID
+        made_up.append("AGORA_APP_ID")
+    if certificate is None:
+        if not dev:
+            raise ConfigError("AGORA_APP_CERTIFICATE: must be set when AGORA_APP_ID is set")
+        certificate = DEV_AGORA_APP_CERTIFICATE
+        made_up.append("AGORA_APP_CERTIFICATE")
+    if not accesstoken2.is_valid_credential(app_id):
+        raise ConfigError(
+            f"AGORA_APP_ID: must be 32 hexadecimal characters, got {len(app_id)} characters"
+        )
+    if not accesstoken2.is_valid_credential(certificate):
+        # Never echo the certificate, not even in part.
+        raise ConfigError("AGORA_APP_CERTIFICATE: must be 32 hexadecimal characters")
+    return AgoraCredentials(app_id=app_id, certificate=certificate)
+
+
+def _agora_settings(env: _Env, dev: bool, made_up: list[str]) -> AgoraSettings:
+    shortest = RENEWAL_WARNING_SECONDS + 1
+    max_expire = env.integer(
+        "AGORA_TOKEN_MAX_EXPIRE", MAX_EXPIRE, minimum=shortest, maximum=MAX_EXPIRE
+    )
+    token_expire = env.integer(
+        "AGORA_TOKEN_EXPIRE", min(3600, max_expire), minimum=shortest, maximum=MAX_EXPIRE
+    )
+    if token_expire > max_expire:
+        raise ConfigError(
+            f"AGORA_TOKEN_EXPIRE: must not exceed AGORA_TOKEN_MAX_EXPIRE ({max_expire}), "
+            f"got {token_expire}"
+        )
+    return AgoraSettings(
+        credentials=_agora_credentials(env, dev, made_up),
+        token_expire=token_expire,
+        max_token_expire=max_expire,
+        token_version=env.choice(
+            "AGORA_TOKEN_VERSION",
+            accesstoken2.VERSION,
+            (accesstoken2.VERSION, accesstoken006.VERSION),
+        ),
+        allow_wildcard_channel=env.flag("AGORA_ALLOW_WILDCARD_CHANNEL", False),
+        allow_chat_app_tokens=env.flag("AGORA_ALLOW_CHAT_APP_TOKENS", False),
+    )
+
+
+def _origins(env: _Env) -> tuple[str, ...]:
+    raw = env.text("CORS_ALLOW_ORIGINS") or "*"
+    origins = tuple(origin.strip() for origin in raw.split(",") if origin.strip())
+    if "*" in origins and len(origins) > 1:
+        raise ConfigError("CORS_ALLOW_ORIGINS: '*' cannot be combined with other origins")
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"CORS_ALLOW_ORIGINS: {origin!r} is not an origin like https://app.example.com"
+            )
+    return origins or ("*",)
+
+
+def load_settings(
+    environ: Mapping[str, str],
+    *,
+    dev: bool = False,
+    host: str | None = None,
+    port: int | None = None,
+) -> Settings:
+    """Read every setting from `environ`; flags given on the command line win."""
+    env = _Env(environ)
+    made_up: list[str] = []
+    agora = _agora_settings(env, dev, made_up)
+    if port is None:
+        port = env.integer("SERVER_PORT", DEFAULT_PORT, minimum=0, maximum=65535)
+    elif not 0 <= port <= 65535:
+        raise ConfigError(f"--port: must be between 0 and 65535, got {port}")
+    return Settings(
+        host=host or env.text("SERVER_HOST") or (DEV_HOST if dev else "0.0.0.0"),
+        port=port,
+        dev=dev,
+        log_format=env.choice("LOG_FORMAT", "console" if dev else "json", ("json", "console")),
+        log_level=env.choice(
+            "LOG_LEVEL", "info", ("debug", "info", "warning", "error", "critical")
+        ),
+        cors_allow_origins=_origins(env),
+        max_body_bytes=env.integer(
+            "MAX_BODY_BYTES", 16 * 1024, minimum=1024, maximum=64 * 1024 * 1024
+        ),
+        body_timeout=env.number("BODY_TIMEOUT", 10.0, minimum=0.1, maximum=600.0),
+        shutdown_timeout=env.number("SHUTDOWN_TIMEOUT", 30.0, minimum=0.0, maximum=3600.0),
+        agora=agora,
+        made_up=tuple(made_up),
+    )

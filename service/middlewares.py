@@ -1,0 +1,139 @@
+"""Request middlewares: a request id and one access-log line per request, and JSON errors.
+
+Errors: an ApiError becomes its JSON shape; aiohttp's own HTTP errors (404, 405, 413, a
+refused CORS preflight) become the same shape; anything else is a 500 that names the
+request id and is logged with its traceback, never shown to the client.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from service.errors import ApiError
+from service.logs import get_logger
+
+REQUEST_ID = "request_id"
+REQUEST_ID_HEADER = "X-Request-ID"
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+ErrorResponder = Callable[[web.Request, ApiError], web.Response]
+
+log = get_logger("service.access")
+
+_HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "body_timeout",
+    413: "body_too_large",
+}
+
+
+def default_error_response(request: web.Request, error: ApiError) -> web.Response:
+    """The documented error shape of the versioned API."""
+    body = {
+        "error": error.code,
+        "message": error.message,
+        "field": error.field,
+        "request_id": request.get(REQUEST_ID, ""),
+    }
+    return web.json_response(body, status=error.status, headers=error.headers)
+
+
+def error_shape(
+    responder: ErrorResponder,
+) -> Callable[[Callable[..., Awaitable[web.StreamResponse]]], Any]:
+    """Give a handler its own error shape (compatibility routes keep their clients')."""
+
+    def mark(handler: Callable[..., Awaitable[web.StreamResponse]]) -> Any:
+        handler.__error_responder__ = responder  # type: ignore[attr-defined]
+        return handler
+
+    return mark
+
+
+def _responder_for(request: web.Request) -> ErrorResponder:
+    handler = getattr(request.match_info, "handler", None)
+    responder: ErrorResponder = getattr(handler, "__error_responder__", default_error_response)
+    return responder
+
+
+def _from_http_exception(exc: web.HTTPException) -> ApiError:
+    if exc.status == 404:
+        message = "no such route"
+    elif exc.status == 405:
+        message = "method not allowed on this route"
+    elif exc.status == 413:
+        message = "request body is too large"
+    else:
+        message = exc.text or exc.reason
+        # aiohttp prefixes plain-text bodies with the status line; keep only the reason.
+        message = message.removeprefix(f"{exc.status}: ")
+    headers = {}
+    if exc.status == 405 and "Allow" in exc.headers:
+        headers["Allow"] = exc.headers["Allow"]
+    return ApiError(exc.status, _HTTP_CODES.get(exc.status, "http_error"), message, headers=headers)
+
+
+def _request_id(request: web.Request) -> str:
+    supplied = request.headers.get(REQUEST_ID_HEADER, "")
+    if _SAFE_REQUEST_ID.fullmatch(supplied):
+        return supplied
+    return uuid.uuid4().hex
+
+
+def _route_name(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = _request_id(request)
+    request[REQUEST_ID] = request_id
+    started = time.perf_counter()
+    # Only a cancelled request (the client went away) leaves the inner middleware
+    # without a response; log it the way nginx does.
+    status = 499
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+    finally:
+        log.info(
+            "request",
+            method=request.method,
+            route=_route_name(request),
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            client=request.remote,
+        )
+        structlog.contextvars.unbind_contextvars("request_id")
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as error:
+        return _responder_for(request)(request, error)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _responder_for(request)(request, _from_http_exception(exc))
+    except Exception:
+        log.exception("unhandled error", route=_route_name(request), method=request.method)
+        request_id = request.get(REQUEST_ID, "")
+        internal = ApiError(
+            500, "internal_error", f"internal error; quote request id {request_id} to support"
+        )
+        return _responder_for(request)(request, internal)

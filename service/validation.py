@@ -1,0 +1,124 @@
+"""Reading a JSON object from a request body, and typed access to its fields.
+
+Strict by design: a body must be one JSON object, with no duplicate keys, no NaN or
+Infinity, nothing after it; a field's JSON type must be the documented one (true is not
+a number, 1.0 is not an integer). Each failure names the field at fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+
+from service.errors import ApiError
+
+BODY_LIMIT = web.AppKey("body_limit", int)
+BODY_TIMEOUT = web.AppKey("body_timeout", float)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ApiError(400, "malformed_json", f"duplicate key {key!r} in JSON object")
+        result[key] = value
+    return result
+
+
+def _no_constants(name: str) -> Any:
+    raise ApiError(400, "malformed_json", f"{name} is not valid JSON")
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except (ValueError, RecursionError):
+        # JSONDecodeError and UnicodeDecodeError are ValueErrors; RecursionError is
+        # deep nesting. Neither message is useful to a client.
+        raise ApiError(400, "malformed_json", "request body is not valid JSON") from None
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The raw body, bounded in size and in the time a client may take to send it."""
+    limit = request.app[BODY_LIMIT]
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "body_too_large", f"request body must be at most {limit} bytes")
+    try:
+        return await asyncio.wait_for(request.read(), timeout=request.app[BODY_TIMEOUT])
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(
+            413, "body_too_large", f"request body must be at most {limit} bytes"
+        ) from None
+    except TimeoutError:
+        raise ApiError(408, "body_timeout", "request body was not received in time") from None
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    raw = await read_body(request)
+    if not raw.strip():
+        raise ApiError(400, "malformed_json", "request body must be a JSON object, got nothing")
+    value = parse_json(raw)
+    if not isinstance(value, dict):
+        raise ApiError(
+            400, "malformed_json", f"request body must be a JSON object, got {json_type(value)}"
+        )
+    return value
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, float):
+        return "a decimal number"
+    if isinstance(value, int):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+class Fields:
+    """Typed, named access to a request object's fields."""
+
+    def __init__(self, body: dict[str, Any], allowed: Iterable[str]) -> None:
+        unknown = sorted(set(body) - set(allowed))
+        if unknown:
+            raise ApiError.invalid_field(
+                unknown[0], f"unknown field (expected one of: {', '.join(sorted(allowed))})"
+            )
+        self._body = body
+
+    def has(self, name: str) -> bool:
+        return self._body.get(name) is not None
+
+    def _get(self, name: str, required: bool) -> Any:
+        value = self._body.get(name)
+        if value is None and required:
+            raise ApiError.invalid_field(name, "is required")
+        return value
+
+    def string(self, name: str, *, required: bool = True) -> str | None:
+        value = self._get(name, required)
+        if value is not None and not isinstance(value, str):
+            raise ApiError.invalid_field(name, f"must be a string, got {json_type(value)}")
+        return value
+
+    def integer(self, name: str, *, required: bool = True) -> int | None:
+        value = self._get(name, required)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ApiError.invalid_field(name, f"must be an integer, got {json_type(value)}")
+        return value
+
+    def boolean(self, name: str, *, required: bool = True) -> bool | None:
+        value = self._get(name, required)
+        if value is not None and not isinstance(value, bool):
+            raise ApiError.invalid_field(name, f"must be true or false, got {json_type(value)}")
+        return value
