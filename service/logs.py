@@ -11,7 +11,7 @@ import structlog
 def configure_logging(log_format: str, level: str) -> None:
     renderer: structlog.types.Processor
     if log_format == "console":
-        renderer = structlog.dev.ConsoleRenderer()
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
     else:
         renderer = structlog.processors.JSONRenderer()
     structlog.configure(
@@ -33,5 +33,5 @@ def configure_logging(log_format: str, level: str) -> None:
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
-    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(logger=name)
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(logger_name=name)
     return logger

@@ -20,7 +20,7 @@ from aiohttp.typedefs import Handler
 from service.errors import ApiError
 from service.logs import get_logger
 
-REQUEST_ID = "request_id"
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 

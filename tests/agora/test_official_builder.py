@@ -1,0 +1,116 @@
+"""Our builders against Agora's official npm builders, on randomized inputs.
+
+The official package (agora-token 2.0.6, tests/oracle) builds each token with the same
+issue time and salt; the inflated payloads must be identical, and the official parser
+must accept each of our tokens with a valid signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import string
+import zlib
+from typing import Any
+
+import pytest
+
+from service.agora import tokens
+from service.agora.tokens import AgoraCredentials, Role
+from tests.conftest import APP_ID, CERTIFICATE, Oracle
+
+CASES = 60  # per builder
+CHANNEL_ALPHABET = string.ascii_letters + string.digits + " !#$%&()+-:;<=.>?@[]^_{}|~,"
+CREDENTIALS = AgoraCredentials(APP_ID, CERTIFICATE)
+
+
+def _inflate(token: str) -> bytes:
+    return zlib.decompress(base64.b64decode(token[3:]))
+
+
+def _channel(rng: random.Random) -> str:
+    return "".join(rng.choice(CHANNEL_ALPHABET) for _ in range(rng.randint(1, 63)))
+
+
+def _account(rng: random.Random) -> str:
+    alphabet = string.ascii_letters + string.digits + "_-.@é中"
+    return "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+
+
+def _uid(rng: random.Random) -> int:
+    return rng.choice([0, 1, 2**32 - 1, rng.randint(0, 2**32 - 1)])
+
+
+def _stamp(rng: random.Random) -> dict[str, int]:
+    return {"issue_ts": rng.randint(1_500_000_000, 2**32 - 86_401), "salt": rng.randint(1, 99_999_999)}
+
+
+def _lifetimes(rng: random.Random) -> tuple[int, int]:
+    token_expire = rng.randint(31, 86_400)
+    return token_expire, rng.randint(31, token_expire)
+
+
+def _cases() -> list[tuple[dict[str, Any], str]]:
+    """Pairs of (official builder request, our token for the same inputs)."""
+    rng = random.Random(20261122)
+    cases: list[tuple[dict[str, Any], str]] = []
+    common = {"op": "build", "app_id": APP_ID, "certificate": CERTIFICATE}
+    for _ in range(CASES):
+        stamp, role = _stamp(rng), rng.choice([Role.PUBLISHER, Role.SUBSCRIBER])
+        token_expire, privilege_expire = _lifetimes(rng)
+        channel, uid = _channel(rng), _uid(rng)
+        lifetimes = {"token_expire": token_expire, "privilege_expire": privilege_expire}
+        ours = tokens.build_rtc_token(CREDENTIALS, channel, uid, role, **lifetimes, **stamp)
+        cases.append(({**common, "builder": "rtc_uid", "channel": channel, "uid": uid, "role": int(role), **lifetimes, **stamp}, ours))
+
+        account = _account(rng)
+        ours = tokens.build_rtc_token(CREDENTIALS, channel, account, role, **lifetimes, **stamp)
+        cases.append(({**common, "builder": "rtc_account", "channel": channel, "account": account, "role": int(role), **lifetimes, **stamp}, ours))
+
+        ours = tokens.build_rtc_token(CREDENTIALS, channel, account, role, **lifetimes, **stamp, rtm_user_id=account)
+        cases.append(({**common, "builder": "rtc_with_rtm", "channel": channel, "account": account, "role": int(role), **lifetimes, **stamp}, ours))
+
+        ours = tokens.build_rtm_token(CREDENTIALS, account, expire=token_expire, **stamp)
+        cases.append(({**common, "builder": "rtm", "user_id": account, "expire": token_expire, **stamp}, ours))
+
+        ours = tokens.build_chat_user_token(CREDENTIALS, account, expire=token_expire, **stamp)
+        cases.append(({**common, "builder": "chat_user", "user_id": account, "expire": token_expire, **stamp}, ours))
+
+        ours = tokens.build_chat_app_token(CREDENTIALS, expire=token_expire, **stamp)
+        cases.append(({**common, "builder": "chat_app", "expire": token_expire, **stamp}, ours))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def judged(oracle: Oracle) -> list[tuple[dict[str, Any], str, str]]:
+    cases = _cases()
+    answers = oracle.run([request for request, _ in cases])
+    return [(request, ours, answer["token"]) for (request, ours), answer in zip(cases, answers, strict=True)]
+
+
+@pytest.mark.parametrize("builder", ["rtc_uid", "rtc_account", "rtc_with_rtm", "rtm", "chat_user", "chat_app"])
+def test_payload_equals_the_official_builders_for_random_inputs(
+    judged: list[tuple[dict[str, Any], str, str]], builder: str
+) -> None:
+    checked = 0
+    for request, ours, official in judged:
+        if request["builder"] == builder:
+            assert official, request
+            assert _inflate(ours) == _inflate(official), request
+            checked += 1
+    assert checked == CASES
+
+
+def test_the_official_parser_accepts_every_token_with_a_valid_signature(
+    oracle: Oracle, judged: list[tuple[dict[str, Any], str, str]]
+) -> None:
+    ours = [token for _, token, _ in judged]
+    for answer in oracle.parse(ours):
+        assert answer["parsed"] and answer["signature_valid"], answer
+
+
+def test_the_official_parser_rejects_our_token_under_another_certificate(
+    oracle: Oracle, judged: list[tuple[dict[str, Any], str, str]]
+) -> None:
+    (answer,) = oracle.parse([judged[0][1]], certificate="0" * 32)
+    assert answer["parsed"] and not answer["signature_valid"]

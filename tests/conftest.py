@@ -1,0 +1,102 @@
+"""Shared fixtures: settings, a test client for the app with a fixed clock and salt, the
+public Agora vectors, and Agora's official npm package as an oracle."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from service.app import create_app
+from service.config import AgoraSettings, Settings
+from service.agora.tokens import AgoraCredentials
+
+TESTS = Path(__file__).parent
+ORACLE_DIR = TESTS / "oracle"
+
+# The credentials behind nearly every public Agora test vector.
+APP_ID = "970CA35de60c44645bbae8a215061b33"
+CERTIFICATE = "5CFd2fd1755d40ecb72977518be15d3b"
+NOW = 1_700_000_000
+SALT = 12345
+
+
+def agora_settings(**overrides: Any) -> AgoraSettings:
+    base = AgoraSettings(credentials=AgoraCredentials(APP_ID, CERTIFICATE))
+    return replace(base, **overrides)
+
+
+def make_settings(**overrides: Any) -> Settings:
+    return replace(Settings(agora=agora_settings()), **overrides)
+
+
+MakeClient = Callable[..., Awaitable[TestClient]]  # type: ignore[type-arg]
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Any) -> MakeClient:
+    """A client for an app built from settings, with a fixed clock and salt unless given."""
+
+    async def make(
+        settings: Settings | None = None,
+        *,
+        clock: Callable[[], float] = lambda: NOW,
+        salt: Callable[[], int] = lambda: SALT,
+    ) -> TestClient:  # type: ignore[type-arg]
+        app = create_app(settings or make_settings(), clock=clock, salt=salt)
+        client: TestClient = await aiohttp_client(app)  # type: ignore[type-arg]
+        return client
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> TestClient:  # type: ignore[type-arg]
+    return await make_client()
+
+
+@pytest.fixture(scope="session")
+def vectors() -> list[dict[str, Any]]:
+    loaded: list[dict[str, Any]] = json.loads((TESTS / "vectors" / "agora-public.json").read_text())
+    return loaded
+
+
+class Oracle:
+    """Runs Agora's official `agora-token` npm package (tests/oracle/oracle.js)."""
+
+    def __init__(self, node: str) -> None:
+        self._node = node
+
+    def run(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        completed = subprocess.run(
+            [self._node, str(ORACLE_DIR / "oracle.js")],
+            input=json.dumps(requests),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        answers: list[dict[str, Any]] = json.loads(completed.stdout)
+        for answer in answers:
+            assert "error" not in answer, answer
+        return answers
+
+    def parse(self, tokens: list[str], certificate: str = CERTIFICATE) -> list[dict[str, Any]]:
+        return self.run([{"op": "parse", "token": t, "certificate": certificate} for t in tokens])
+
+
+@pytest.fixture(scope="session")
+def oracle() -> Oracle:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the official agora-token checks need it")
+    if not (ORACLE_DIR / "node_modules" / "agora-token").is_dir():
+        pytest.skip("agora-token is not installed: run `npm ci --prefix tests/oracle`")
+    return Oracle(node)
