@@ -13,7 +13,12 @@ from service.agora import handlers as agora
 from service.agora.accesstoken2 import SALT_MAX, SALT_MIN
 from service.config import Settings
 from service.context import CLOCK, LIFECYCLE, SALT, SETTINGS, Lifecycle
-from service.middlewares import REQUEST_ID_HEADER, access_log_middleware, error_middleware
+from service.middlewares import (
+    REQUEST_ID_HEADER,
+    access_log_middleware,
+    error_middleware,
+    in_flight_middleware,
+)
 from service.validation import BODY_LIMIT, BODY_TIMEOUT
 
 # Routes that answer CORS themselves, byte for byte as the sample their clients expect.
@@ -68,7 +73,7 @@ def create_app(
     salt: Callable[[], int] = random_salt,
 ) -> web.Application:
     app = web.Application(
-        middlewares=[access_log_middleware, error_middleware],
+        middlewares=[in_flight_middleware, access_log_middleware, error_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

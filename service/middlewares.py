@@ -17,6 +17,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from service.context import LIFECYCLE
 from service.errors import ApiError
 from service.logs import get_logger
 
@@ -95,6 +96,18 @@ def _route_name(request: web.Request) -> str:
 
 
 @web.middleware
+async def in_flight_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count requests from their headers to their answer, so shutdown can wait for them
+    (aiohttp's own graceful shutdown stops reading bodies still being uploaded)."""
+    lifecycle = request.app[LIFECYCLE]
+    lifecycle.request_started()
+    try:
+        return await handler(request)
+    finally:
+        lifecycle.request_finished()
+
+
+@web.middleware
 async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = _request_id(request)
     request[REQUEST_ID] = request_id
@@ -102,6 +115,7 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
     # Only a cancelled request (the client went away) leaves the inner middleware
     # without a response; log it the way nginx does.
     status = 499
+    # Bound for any other line logged while handling this request.
     structlog.contextvars.bind_contextvars(request_id=request_id)
     try:
         response = await handler(request)
@@ -111,6 +125,7 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
     finally:
         log.info(
             "request",
+            request_id=request_id,
             method=request.method,
             route=_route_name(request),
             status=status,

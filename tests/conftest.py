@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from service.agora.tokens import AgoraCredentials
 from service.app import create_app
 from service.config import AgoraSettings, Settings
-from service.agora.tokens import AgoraCredentials
 
 TESTS = Path(__file__).parent
 ORACLE_DIR = TESTS / "oracle"
@@ -37,7 +38,8 @@ def make_settings(**overrides: Any) -> Settings:
     return replace(Settings(agora=agora_settings()), **overrides)
 
 
-MakeClient = Callable[..., Awaitable[TestClient]]  # type: ignore[type-arg]
+Client = TestClient[web.Request, web.Application]
+MakeClient = Callable[..., Awaitable[Client]]
 
 
 @pytest.fixture
@@ -49,16 +51,16 @@ def make_client(aiohttp_client: Any) -> MakeClient:
         *,
         clock: Callable[[], float] = lambda: NOW,
         salt: Callable[[], int] = lambda: SALT,
-    ) -> TestClient:  # type: ignore[type-arg]
+    ) -> Client:
         app = create_app(settings or make_settings(), clock=clock, salt=salt)
-        client: TestClient = await aiohttp_client(app)  # type: ignore[type-arg]
+        client: Client = await aiohttp_client(app)
         return client
 
     return make
 
 
 @pytest.fixture
-async def client(make_client: MakeClient) -> TestClient:  # type: ignore[type-arg]
+async def client(make_client: MakeClient) -> Client:
     return await make_client()
 
 

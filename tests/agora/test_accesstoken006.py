@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.agora.test_accesstoken2 import VECTORS, _ids
 from service.agora import accesstoken006
 from service.agora.wire import TokenFormatError
+from tests.agora.test_accesstoken2 import VECTORS, _ids
 
 V006 = [v for v in VECTORS if v["version"] == "006" and v.get("inputs")]
 
@@ -45,7 +45,9 @@ def test_parser_reads_the_vector_and_its_signature_verifies(vector: dict[str, An
     assert (parsed.salt, parsed.ts) == (inputs["salt"], inputs["ts"])
     assert dict(parsed.privileges) == _privileges(inputs)
     assert parsed.matches(inputs["channel"], inputs["uid"])
-    assert parsed.verify_signature(inputs["app_certificate"], channel=inputs["channel"], uid=inputs["uid"])
+    assert parsed.verify_signature(
+        inputs["app_certificate"], channel=inputs["channel"], uid=inputs["uid"]
+    )
 
 
 def test_signature_fails_for_another_channel_uid_or_certificate() -> None:
@@ -67,7 +69,15 @@ def test_string_uid_zero_is_signed_as_zero_not_as_the_wildcard() -> None:
 
 
 @pytest.mark.parametrize(
-    "token", ["", "006", "006invalid", "006970CA35de60c44645bbae8a215061b33", "006970CA35de60c44645bbae8a215061b33!!!", "007abc"]
+    "token",
+    [
+        "",
+        "006",
+        "006invalid",
+        "006970CA35de60c44645bbae8a215061b33",
+        "006970CA35de60c44645bbae8a215061b33!!!",
+        "007abc",
+    ],
 )
 def test_garbage_is_a_format_error(token: str) -> None:
     with pytest.raises(TokenFormatError):

@@ -12,7 +12,9 @@ from service.agora import accesstoken2
 from service.agora.accesstoken2 import Service, ServiceType, TokenFormatError
 from tests.conftest import APP_ID, CERTIFICATE
 
-CLASSIC_ZLIB = not zlib.ZLIB_RUNTIME_VERSION.startswith("2") and "ng" not in zlib.ZLIB_RUNTIME_VERSION
+CLASSIC_ZLIB = (
+    not zlib.ZLIB_RUNTIME_VERSION.startswith("2") and "ng" not in zlib.ZLIB_RUNTIME_VERSION
+)
 
 
 def _load_vectors() -> list[dict[str, Any]]:
@@ -32,7 +34,11 @@ def _ids(vectors: list[dict[str, Any]]) -> list[str]:
 
 
 def _service(spec: dict[str, Any]) -> Service:
-    fields = {k: spec[k] for k in ("channel", "uid", "user_id", "room_uuid", "user_uuid", "role") if k in spec}
+    fields: dict[str, Any] = {
+        k: spec[k]
+        for k in ("channel", "uid", "user_id", "room_uuid", "user_uuid", "role")
+        if k in spec
+    }
     if "permissions" in spec:
         fields["permissions"] = {
             int(resource): {int(perm): tuple(names) for perm, names in perms.items()}
@@ -73,7 +79,9 @@ EXACT = [v for v in BUILDABLE if v.get("cpython_zlib_reencode_equals_expected")]
 PARSEABLE = [
     v
     for v in VECTORS
-    if v["version"] == "007" and v["kind"] != "malformed" and (v.get("inputs") or {}).get("app_certificate")
+    if v["version"] == "007"
+    and v["kind"] != "malformed"
+    and (v.get("inputs") or {}).get("app_certificate")
 ]
 MALFORMED = [v for v in VECTORS if v["kind"] == "malformed"]
 
@@ -88,9 +96,13 @@ def test_payload_equals_the_vector_payload(vector: dict[str, Any]) -> None:
     assert _inflate(_build(vector["inputs"])).hex() == vector["payload_hex"]
 
 
-@pytest.mark.skipif(not CLASSIC_ZLIB, reason=f"zlib {zlib.ZLIB_RUNTIME_VERSION} is not classic zlib")
+@pytest.mark.skipif(
+    not CLASSIC_ZLIB, reason=f"zlib {zlib.ZLIB_RUNTIME_VERSION} is not classic zlib"
+)
 @pytest.mark.parametrize("vector", EXACT, ids=_ids(EXACT))
-def test_token_string_equals_the_vector_where_cpython_zlib_reproduces_it(vector: dict[str, Any]) -> None:
+def test_token_string_equals_the_vector_where_cpython_zlib_reproduces_it(
+    vector: dict[str, Any],
+) -> None:
     assert _build(vector["inputs"]) == vector["expected_token"]
 
 
@@ -115,7 +127,9 @@ def test_malformed_public_vectors_are_rejected(vector: dict[str, Any]) -> None:
         accesstoken2.parse_token(vector["expected_token"])
 
 
-@pytest.mark.parametrize("token", ["", "00", "007", "007invalid", "006invalid", "007!!!!", "007" + "A" * 8])
+@pytest.mark.parametrize(
+    "token", ["", "00", "007", "007invalid", "006invalid", "007!!!!", "007" + "A" * 8]
+)
 def test_garbage_is_a_format_error_not_a_crash(token: str) -> None:
     with pytest.raises(TokenFormatError):
         accesstoken2.parse_token(token)
@@ -169,11 +183,18 @@ def test_a_token_without_services_is_refused() -> None:
         _rtc_token(services=[])
 
 
-@pytest.mark.parametrize("app_id", ["", "970CA35de60c44645bbae8a215061b3", "970CA35de60c44645bbae8a215061b3g"])
+@pytest.mark.parametrize(
+    "app_id", ["", "970CA35de60c44645bbae8a215061b3", "970CA35de60c44645bbae8a215061b3g"]
+)
 def test_a_malformed_app_id_is_refused(app_id: str) -> None:
     with pytest.raises(ValueError, match="app id"):
         accesstoken2.build_token(
-            app_id, CERTIFICATE, issue_ts=1, expire=600, salt=1, services=[accesstoken2.rtm_service("a", 1)]
+            app_id,
+            CERTIFICATE,
+            issue_ts=1,
+            expire=600,
+            salt=1,
+            services=[accesstoken2.rtm_service("a", 1)],
         )
 
 
@@ -184,14 +205,23 @@ def test_an_unknown_service_type_stops_parsing_but_the_signature_still_holds() -
     signing_info = payload[34:]
     count_at = 2 + 32 + 4 + 4 + 4
     signing_info = (
-        signing_info[:count_at] + (2).to_bytes(2, "little") + signing_info[count_at + 2 :]
-        + (999).to_bytes(2, "little") + b"\x00\x00"
+        signing_info[:count_at]
+        + (2).to_bytes(2, "little")
+        + signing_info[count_at + 2 :]
+        + (999).to_bytes(2, "little")
+        + b"\x00\x00"
     )
     import hmac
 
-    key = hmac.digest((1).to_bytes(4, "little"), hmac.digest((1111111).to_bytes(4, "little"), CERTIFICATE.encode(), "sha256"), "sha256")
+    key = hmac.digest(
+        (1).to_bytes(4, "little"),
+        hmac.digest((1111111).to_bytes(4, "little"), CERTIFICATE.encode(), "sha256"),
+        "sha256",
+    )
     signature = hmac.digest(key, signing_info, "sha256")
-    forged = "007" + base64.b64encode(zlib.compress(b"\x20\x00" + signature + signing_info)).decode()
+    forged = (
+        "007" + base64.b64encode(zlib.compress(b"\x20\x00" + signature + signing_info)).decode()
+    )
     parsed = accesstoken2.parse_token(forged)
     assert [s.type for s in parsed.services] == [ServiceType.RTC]
     assert parsed.unknown_service_type == 999

@@ -7,11 +7,10 @@ import json
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from service.agora import accesstoken006, accesstoken2
 from service.config import AgoraSettings
-from tests.conftest import CERTIFICATE, MakeClient, Oracle, agora_settings, make_settings
+from tests.conftest import CERTIFICATE, Client, MakeClient, Oracle, agora_settings, make_settings
 
 SAMPLE_CORS = {
     "Access-Control-Allow-Origin": "*",
@@ -20,7 +19,7 @@ SAMPLE_CORS = {
 }
 
 
-async def _post(client: TestClient, body: Any) -> tuple[int, dict[str, Any]]:  # type: ignore[type-arg]
+async def _post(client: Client, body: Any) -> tuple[int, dict[str, Any]]:
     data = body if isinstance(body, (str, bytes)) else json.dumps(body)
     response = await client.post("/fetch_rtc_token", data=data)
     return response.status, await response.json()
@@ -33,8 +32,10 @@ def _rtc(token: str) -> accesstoken2.Service:
     return service
 
 
-async def test_web_client_request_gets_a_token_in_the_samples_shape(client: TestClient) -> None:  # type: ignore[type-arg]
-    response = await client.post("/fetch_rtc_token", json={"uid": 1234, "channelName": "demo", "role": 1})
+async def test_web_client_request_gets_a_token_in_the_samples_shape(client: Client) -> None:
+    response = await client.post(
+        "/fetch_rtc_token", json={"uid": 1234, "channelName": "demo", "role": 1}
+    )
     assert response.status == 200
     body = await response.json()
     assert list(body) == ["code", "token"]
@@ -46,34 +47,38 @@ async def test_web_client_request_gets_a_token_in_the_samples_shape(client: Test
 
 
 @pytest.mark.parametrize("key", ["ChannelName", "channelname", "CHANNELNAME"])
-async def test_field_names_match_case_insensitively_as_gos_decoder_does(client: TestClient, key: str) -> None:  # type: ignore[type-arg]
+async def test_field_names_match_case_insensitively_as_gos_decoder_does(
+    client: Client, key: str
+) -> None:
     status, body = await _post(client, {"UID": 7, key: "demo", "Role": 2})
     assert status == 200
     assert _rtc(body["token"]).uid == "7"
 
 
-async def test_publisher_gets_join_and_publish_privileges(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_publisher_gets_join_and_publish_privileges(client: Client) -> None:
     _, body = await _post(client, {"uid": 1, "channelName": "demo", "role": 1})
     assert sorted(_rtc(body["token"]).privileges) == [1, 2, 3, 4]
 
 
-async def test_subscriber_gets_join_only(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_subscriber_gets_join_only(client: Client) -> None:
     _, body = await _post(client, {"uid": 1, "channelName": "demo", "role": 2})
     assert sorted(_rtc(body["token"]).privileges) == [1]
 
 
 @pytest.mark.parametrize("role", [0, 101])
-async def test_deprecated_roles_0_and_101_mean_publisher(client: TestClient, role: int) -> None:  # type: ignore[type-arg]
+async def test_deprecated_roles_0_and_101_mean_publisher(client: Client, role: int) -> None:
     _, body = await _post(client, {"uid": 1, "channelName": "demo", "role": role})
     assert sorted(_rtc(body["token"]).privileges) == [1, 2, 3, 4]
 
 
-async def test_uid_zero_gives_an_any_uid_token(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_uid_zero_gives_an_any_uid_token(client: Client) -> None:
     _, body = await _post(client, {"uid": 0, "channelName": "demo", "role": 2})
     assert _rtc(body["token"]).uid == ""
 
 
-async def test_token_and_privileges_use_the_configured_short_expiry(make_client: MakeClient) -> None:
+async def test_token_and_privileges_use_the_configured_short_expiry(
+    make_client: MakeClient,
+) -> None:
     client = await make_client(make_settings(agora=agora_settings(token_expire=40)))
     _, body = await _post(client, {"uid": 1, "channelName": "demo", "role": 1})
     parsed = accesstoken2.parse_token(body["token"])
@@ -88,7 +93,7 @@ async def test_legacy_006_tokens_when_configured(make_client: MakeClient) -> Non
     assert parsed.verify_signature(CERTIFICATE, channel="demo", uid="1234")
 
 
-async def test_unknown_fields_are_ignored_as_the_sample_does(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_unknown_fields_are_ignored_as_the_sample_does(client: Client) -> None:
     status, _ = await _post(client, {"uid": 1, "channelName": "demo", "role": 1, "extra": True})
     assert status == 200
 
@@ -114,7 +119,9 @@ async def test_unknown_fields_are_ignored_as_the_sample_does(client: TestClient)
     ],
 )
 async def test_bad_fields_are_400_in_the_samples_shape_naming_the_field(
-    client: TestClient, body: dict[str, Any], field: str  # type: ignore[type-arg]
+    client: Client,
+    body: dict[str, Any],
+    field: str,
 ) -> None:
     response = await client.post("/fetch_rtc_token", data=json.dumps(body))
     assert response.status == 400
@@ -124,9 +131,12 @@ async def test_bad_fields_are_400_in_the_samples_shape_naming_the_field(
     assert response.headers["Access-Control-Allow-Origin"] == "*"
 
 
-@pytest.mark.parametrize("raw", ["", "{}", "null", "[]", "[1,2]", "not json", '{"uid": 1} trailing', '"text"'])
+@pytest.mark.parametrize(
+    "raw", ["", "{}", "null", "[]", "[1,2]", "not json", '{"uid": 1} trailing', '"text"']
+)
 async def test_empty_null_and_malformed_bodies_are_400_where_the_sample_minted_wildcard_tokens(
-    client: TestClient, raw: str  # type: ignore[type-arg]
+    client: Client,
+    raw: str,
 ) -> None:
     status, answer = await _post(client, raw)
     assert status == 400
@@ -134,7 +144,7 @@ async def test_empty_null_and_malformed_bodies_are_400_where_the_sample_minted_w
     assert not answer["token"].startswith("007")
 
 
-async def test_preflight_answers_200_with_the_samples_cors_headers(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_preflight_answers_200_with_the_samples_cors_headers(client: Client) -> None:
     response = await client.options("/fetch_rtc_token")
     assert response.status == 200
     assert await response.read() == b""
@@ -142,7 +152,7 @@ async def test_preflight_answers_200_with_the_samples_cors_headers(client: TestC
         assert response.headers[name] == value
 
 
-async def test_browser_preflight_is_answered_too(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_browser_preflight_is_answered_too(client: Client) -> None:
     response = await client.options(
         "/fetch_rtc_token",
         headers={
@@ -157,22 +167,26 @@ async def test_browser_preflight_is_answered_too(client: TestClient) -> None:  #
 
 async def test_restricted_origins_echo_only_an_allowed_origin(make_client: MakeClient) -> None:
     client = await make_client(make_settings(cors_allow_origins=("https://app.example.com",)))
-    allowed = await client.options("/fetch_rtc_token", headers={"Origin": "https://app.example.com"})
+    allowed = await client.options(
+        "/fetch_rtc_token", headers={"Origin": "https://app.example.com"}
+    )
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
     other = await client.options("/fetch_rtc_token", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
-async def test_other_methods_are_405_in_the_samples_shape(client: TestClient, method: str) -> None:  # type: ignore[type-arg]
+async def test_other_methods_are_405_in_the_samples_shape(client: Client, method: str) -> None:
     response = await client.request(method, "/fetch_rtc_token")
     assert response.status == 405
     assert response.headers["Allow"] == "POST, OPTIONS"
     assert (await response.json())["code"] == "405"
 
 
-async def test_oversized_body_is_413_in_the_samples_shape(client: TestClient) -> None:  # type: ignore[type-arg]
-    status, answer = await _post(client, json.dumps({"uid": 1, "channelName": "demo", "role": 1, "pad": "x" * 20000}))
+async def test_oversized_body_is_413_in_the_samples_shape(client: Client) -> None:
+    status, answer = await _post(
+        client, json.dumps({"uid": 1, "channelName": "demo", "role": 1, "pad": "x" * 20000})
+    )
     assert status == 413
     assert answer["code"] == "413"
 
@@ -184,13 +198,18 @@ async def test_disabled_agora_is_503_naming_the_variables(make_client: MakeClien
     assert "AGORA_APP_ID" in answer["token"] and "AGORA_APP_CERTIFICATE" in answer["token"]
 
 
-async def test_concurrent_requests_each_get_their_own_token(make_client: MakeClient, oracle: Oracle) -> None:
+async def test_concurrent_requests_each_get_their_own_token(
+    make_client: MakeClient, oracle: Oracle
+) -> None:
     # Real clock and random salts, as in production; 400 requests in flight at once.
-    from service.app import random_salt
     import time
 
+    from service.app import random_salt
+
     client = await make_client(clock=time.time, salt=random_salt)
-    requests = [{"uid": 1000 + i, "channelName": f"room-{i % 7}", "role": 1 + i % 2} for i in range(400)]
+    requests = [
+        {"uid": 1000 + i, "channelName": f"room-{i % 7}", "role": 1 + i % 2} for i in range(400)
+    ]
     answers = await asyncio.gather(*(_post(client, body) for body in requests))
     tokens = []
     for body, (status, answer) in zip(requests, answers, strict=True):

@@ -41,8 +41,11 @@ def _uid(rng: random.Random) -> int:
     return rng.choice([0, 1, 2**32 - 1, rng.randint(0, 2**32 - 1)])
 
 
-def _stamp(rng: random.Random) -> dict[str, int]:
-    return {"issue_ts": rng.randint(1_500_000_000, 2**32 - 86_401), "salt": rng.randint(1, 99_999_999)}
+def _stamp(rng: random.Random) -> dict[str, Any]:
+    return {
+        "issue_ts": rng.randint(1_500_000_000, 2**32 - 86_401),
+        "salt": rng.randint(1, 99_999_999),
+    }
 
 
 def _lifetimes(rng: random.Random) -> tuple[int, int]:
@@ -59,22 +62,82 @@ def _cases() -> list[tuple[dict[str, Any], str]]:
         stamp, role = _stamp(rng), rng.choice([Role.PUBLISHER, Role.SUBSCRIBER])
         token_expire, privilege_expire = _lifetimes(rng)
         channel, uid = _channel(rng), _uid(rng)
-        lifetimes = {"token_expire": token_expire, "privilege_expire": privilege_expire}
+        lifetimes: dict[str, Any] = {
+            "token_expire": token_expire,
+            "privilege_expire": privilege_expire,
+        }
         ours = tokens.build_rtc_token(CREDENTIALS, channel, uid, role, **lifetimes, **stamp)
-        cases.append(({**common, "builder": "rtc_uid", "channel": channel, "uid": uid, "role": int(role), **lifetimes, **stamp}, ours))
+        cases.append(
+            (
+                {
+                    **common,
+                    "builder": "rtc_uid",
+                    "channel": channel,
+                    "uid": uid,
+                    "role": int(role),
+                    **lifetimes,
+                    **stamp,
+                },
+                ours,
+            )
+        )
 
         account = _account(rng)
         ours = tokens.build_rtc_token(CREDENTIALS, channel, account, role, **lifetimes, **stamp)
-        cases.append(({**common, "builder": "rtc_account", "channel": channel, "account": account, "role": int(role), **lifetimes, **stamp}, ours))
+        cases.append(
+            (
+                {
+                    **common,
+                    "builder": "rtc_account",
+                    "channel": channel,
+                    "account": account,
+                    "role": int(role),
+                    **lifetimes,
+                    **stamp,
+                },
+                ours,
+            )
+        )
 
-        ours = tokens.build_rtc_token(CREDENTIALS, channel, account, role, **lifetimes, **stamp, rtm_user_id=account)
-        cases.append(({**common, "builder": "rtc_with_rtm", "channel": channel, "account": account, "role": int(role), **lifetimes, **stamp}, ours))
+        ours = tokens.build_rtc_token(
+            CREDENTIALS, channel, account, role, **lifetimes, **stamp, rtm_user_id=account
+        )
+        cases.append(
+            (
+                {
+                    **common,
+                    "builder": "rtc_with_rtm",
+                    "channel": channel,
+                    "account": account,
+                    "role": int(role),
+                    **lifetimes,
+                    **stamp,
+                },
+                ours,
+            )
+        )
 
         ours = tokens.build_rtm_token(CREDENTIALS, account, expire=token_expire, **stamp)
-        cases.append(({**common, "builder": "rtm", "user_id": account, "expire": token_expire, **stamp}, ours))
+        cases.append(
+            (
+                {**common, "builder": "rtm", "user_id": account, "expire": token_expire, **stamp},
+                ours,
+            )
+        )
 
         ours = tokens.build_chat_user_token(CREDENTIALS, account, expire=token_expire, **stamp)
-        cases.append(({**common, "builder": "chat_user", "user_id": account, "expire": token_expire, **stamp}, ours))
+        cases.append(
+            (
+                {
+                    **common,
+                    "builder": "chat_user",
+                    "user_id": account,
+                    "expire": token_expire,
+                    **stamp,
+                },
+                ours,
+            )
+        )
 
         ours = tokens.build_chat_app_token(CREDENTIALS, expire=token_expire, **stamp)
         cases.append(({**common, "builder": "chat_app", "expire": token_expire, **stamp}, ours))
@@ -85,10 +148,15 @@ def _cases() -> list[tuple[dict[str, Any], str]]:
 def judged(oracle: Oracle) -> list[tuple[dict[str, Any], str, str]]:
     cases = _cases()
     answers = oracle.run([request for request, _ in cases])
-    return [(request, ours, answer["token"]) for (request, ours), answer in zip(cases, answers, strict=True)]
+    return [
+        (request, ours, answer["token"])
+        for (request, ours), answer in zip(cases, answers, strict=True)
+    ]
 
 
-@pytest.mark.parametrize("builder", ["rtc_uid", "rtc_account", "rtc_with_rtm", "rtm", "chat_user", "chat_app"])
+@pytest.mark.parametrize(
+    "builder", ["rtc_uid", "rtc_account", "rtc_with_rtm", "rtm", "chat_user", "chat_app"]
+)
 def test_payload_equals_the_official_builders_for_random_inputs(
     judged: list[tuple[dict[str, Any], str, str]], builder: str
 ) -> None:

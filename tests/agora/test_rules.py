@@ -25,7 +25,9 @@ def test_uids_outside_32_bits_are_refused_never_truncated(uid: int) -> None:
         check_uid(uid)
 
 
-@pytest.mark.parametrize("channel", ["a", "demo", "my room", "x" * 63, "!#$%&()+-:;<=.>?@[]^_{}|~,"])
+@pytest.mark.parametrize(
+    "channel", ["a", "demo", "my room", "x" * 63, "!#$%&()+-:;<=.>?@[]^_{}|~,"]
+)
 def test_channels_from_agoras_character_set_up_to_63_bytes_are_accepted(channel: str) -> None:
     assert check_channel(channel, allow_wildcard=False) == channel
 

@@ -6,18 +6,26 @@ import json
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from service.agora import accesstoken006, accesstoken2
 from service.agora.accesstoken2 import ServiceType
-from tests.conftest import APP_ID, CERTIFICATE, NOW, MakeClient, Oracle, agora_settings, make_settings
+from tests.conftest import (
+    APP_ID,
+    CERTIFICATE,
+    NOW,
+    Client,
+    MakeClient,
+    Oracle,
+    agora_settings,
+    make_settings,
+)
 
 RTC = "/v1/agora/rtc-token"
 RTM = "/v1/agora/rtm-token"
 CHAT = "/v1/agora/chat-token"
 
 
-async def _post(client: TestClient, path: str, body: Any) -> tuple[int, dict[str, Any]]:  # type: ignore[type-arg]
+async def _post(client: Client, path: str, body: Any) -> tuple[int, dict[str, Any]]:
     response = await client.post(path, data=json.dumps(body))
     return response.status, await response.json()
 
@@ -28,8 +36,10 @@ def _parsed(token: str) -> accesstoken2.ParsedToken2:
     return parsed
 
 
-async def test_rtc_token_answers_what_it_grants_and_when_to_renew(client: TestClient) -> None:  # type: ignore[type-arg]
-    status, body = await _post(client, RTC, {"channel": "demo", "uid": 42, "role": "publisher", "expire": 600})
+async def test_rtc_token_answers_what_it_grants_and_when_to_renew(client: Client) -> None:
+    status, body = await _post(
+        client, RTC, {"channel": "demo", "uid": 42, "role": "publisher", "expire": 600}
+    )
     assert status == 200
     assert body["version"] == "007"
     assert body["app_id"] == APP_ID
@@ -38,7 +48,12 @@ async def test_rtc_token_answers_what_it_grants_and_when_to_renew(client: TestCl
             "channel": "demo",
             "uid": 42,
             "role": "publisher",
-            "privileges": ["join_channel", "publish_audio_stream", "publish_video_stream", "publish_data_stream"],
+            "privileges": [
+                "join_channel",
+                "publish_audio_stream",
+                "publish_video_stream",
+                "publish_data_stream",
+            ],
         }
     }
     assert body["issued_at"] == NOW
@@ -57,29 +72,39 @@ async def test_rtc_token_defaults_to_the_configured_expiry(make_client: MakeClie
     assert body["renew_at"] == NOW + 10
 
 
-async def test_rtc_token_for_a_user_account(client: TestClient) -> None:  # type: ignore[type-arg]
-    _, body = await _post(client, RTC, {"channel": "demo", "user_account": "alice", "role": "subscriber"})
+async def test_rtc_token_for_a_user_account(client: Client) -> None:
+    _, body = await _post(
+        client, RTC, {"channel": "demo", "user_account": "alice", "role": "subscriber"}
+    )
     (service,) = _parsed(body["token"]).services
     assert service.uid == "alice"
     assert sorted(service.privileges) == [1]
     assert body["grants"]["rtc"]["user_account"] == "alice"
 
 
-async def test_account_zero_is_signed_as_zero_not_the_wildcard(client: TestClient) -> None:  # type: ignore[type-arg]
-    _, body = await _post(client, RTC, {"channel": "demo", "user_account": "0", "role": "subscriber"})
+async def test_account_zero_is_signed_as_zero_not_the_wildcard(client: Client) -> None:
+    _, body = await _post(
+        client, RTC, {"channel": "demo", "user_account": "0", "role": "subscriber"}
+    )
     assert _parsed(body["token"]).services[0].uid == "0"
 
 
-async def test_shorter_privilege_expiry_is_signed_as_asked(client: TestClient) -> None:  # type: ignore[type-arg]
-    _, body = await _post(client, RTC, {"channel": "demo", "uid": 1, "role": "publisher", "expire": 600, "privilege_expire": 300})
+async def test_shorter_privilege_expiry_is_signed_as_asked(client: Client) -> None:
+    _, body = await _post(
+        client,
+        RTC,
+        {"channel": "demo", "uid": 1, "role": "publisher", "expire": 600, "privilege_expire": 300},
+    )
     parsed = _parsed(body["token"])
     assert parsed.expire == 600
     assert set(parsed.services[0].privileges.values()) == {300}
     assert body["renew_at"] == NOW + 270
 
 
-async def test_rtc_with_rtm_adds_rtm_login_for_the_same_user(client: TestClient) -> None:  # type: ignore[type-arg]
-    _, body = await _post(client, RTC, {"channel": "demo", "uid": 42, "role": "publisher", "with_rtm": True})
+async def test_rtc_with_rtm_adds_rtm_login_for_the_same_user(client: Client) -> None:
+    _, body = await _post(
+        client, RTC, {"channel": "demo", "uid": 42, "role": "publisher", "with_rtm": True}
+    )
     rtc, rtm = _parsed(body["token"]).services
     assert (rtc.type, rtm.type) == (ServiceType.RTC, ServiceType.RTM)
     assert rtm.user_id == "42"
@@ -95,7 +120,9 @@ async def test_wildcard_channel_when_configured(make_client: MakeClient) -> None
 
 async def test_legacy_006_rtc_token_when_configured(make_client: MakeClient) -> None:
     client = await make_client(make_settings(agora=agora_settings(token_version="006")))
-    _, body = await _post(client, RTC, {"channel": "demo", "uid": 42, "role": "publisher", "expire": 600})
+    _, body = await _post(
+        client, RTC, {"channel": "demo", "uid": 42, "role": "publisher", "expire": 600}
+    )
     assert body["version"] == "006"
     parsed = accesstoken006.parse_token(body["token"])
     assert parsed.verify_signature(CERTIFICATE, channel="demo", uid="42")
@@ -109,31 +136,80 @@ async def test_legacy_006_rtc_token_when_configured(make_client: MakeClient) -> 
         ({"uid": 1, "role": "publisher"}, "channel", "required"),
         ({"channel": 5, "uid": 1, "role": "publisher"}, "channel", "must be a string"),
         ({"channel": "a" * 64, "uid": 1, "role": "publisher"}, "channel", "63 bytes"),
-        ({"channel": "*", "uid": 1, "role": "publisher"}, "channel", "AGORA_ALLOW_WILDCARD_CHANNEL"),
+        (
+            {"channel": "*", "uid": 1, "role": "publisher"},
+            "channel",
+            "AGORA_ALLOW_WILDCARD_CHANNEL",
+        ),
         ({"channel": "demo", "role": "publisher"}, "uid", "exactly one"),
-        ({"channel": "demo", "uid": 1, "user_account": "a", "role": "publisher"}, "uid", "exactly one"),
+        (
+            {"channel": "demo", "uid": 1, "user_account": "a", "role": "publisher"},
+            "uid",
+            "exactly one",
+        ),
         ({"channel": "demo", "uid": "1", "role": "publisher"}, "uid", "must be an integer"),
         ({"channel": "demo", "uid": 1.0, "role": "publisher"}, "uid", "must be an integer"),
         ({"channel": "demo", "uid": True, "role": "publisher"}, "uid", "must be an integer"),
         ({"channel": "demo", "uid": 4294967296, "role": "publisher"}, "uid", "4294967295"),
         ({"channel": "demo", "uid": -1, "role": "publisher"}, "uid", "4294967295"),
         ({"channel": "demo", "user_account": "", "role": "publisher"}, "user_account", "empty"),
-        ({"channel": "demo", "user_account": "a" * 256, "role": "publisher"}, "user_account", "255 bytes"),
+        (
+            {"channel": "demo", "user_account": "a" * 256, "role": "publisher"},
+            "user_account",
+            "255 bytes",
+        ),
         ({"channel": "demo", "uid": 1}, "role", "required"),
         ({"channel": "demo", "uid": 1, "role": "admin"}, "role", "publisher"),
         ({"channel": "demo", "uid": 1, "role": 1}, "role", "must be a string"),
-        ({"channel": "demo", "uid": 1, "role": "publisher", "expire": 30}, "expire", "no time to renew"),
-        ({"channel": "demo", "uid": 1, "role": "publisher", "expire": 86401}, "expire", "at most 86400"),
-        ({"channel": "demo", "uid": 1, "role": "publisher", "expire": "600"}, "expire", "must be an integer"),
-        ({"channel": "demo", "uid": 1, "role": "publisher", "expire": 600, "privilege_expire": 601}, "privilege_expire", "must not exceed"),
-        ({"channel": "demo", "uid": 1, "role": "publisher", "privilege_expire": 0}, "privilege_expire", "no time to renew"),
-        ({"channel": "demo", "uid": 1, "role": "publisher", "with_rtm": "yes"}, "with_rtm", "true or false"),
-        ({"channel": "demo", "uid": 0, "role": "publisher", "with_rtm": True}, "with_rtm", "non-zero uid"),
+        (
+            {"channel": "demo", "uid": 1, "role": "publisher", "expire": 30},
+            "expire",
+            "no time to renew",
+        ),
+        (
+            {"channel": "demo", "uid": 1, "role": "publisher", "expire": 86401},
+            "expire",
+            "at most 86400",
+        ),
+        (
+            {"channel": "demo", "uid": 1, "role": "publisher", "expire": "600"},
+            "expire",
+            "must be an integer",
+        ),
+        (
+            {
+                "channel": "demo",
+                "uid": 1,
+                "role": "publisher",
+                "expire": 600,
+                "privilege_expire": 601,
+            },
+            "privilege_expire",
+            "must not exceed",
+        ),
+        (
+            {"channel": "demo", "uid": 1, "role": "publisher", "privilege_expire": 0},
+            "privilege_expire",
+            "no time to renew",
+        ),
+        (
+            {"channel": "demo", "uid": 1, "role": "publisher", "with_rtm": "yes"},
+            "with_rtm",
+            "true or false",
+        ),
+        (
+            {"channel": "demo", "uid": 0, "role": "publisher", "with_rtm": True},
+            "with_rtm",
+            "non-zero uid",
+        ),
         ({"channel": "demo", "uid": 1, "role": "publisher", "ttl": 60}, "ttl", "unknown field"),
     ],
 )
 async def test_rtc_token_bad_input_is_400_naming_the_field(
-    client: TestClient, body: dict[str, Any], field: str, words: str  # type: ignore[type-arg]
+    client: Client,
+    body: dict[str, Any],
+    field: str,
+    words: str,
 ) -> None:
     status, answer = await _post(client, RTC, body)
     assert status == 400
@@ -145,16 +221,22 @@ async def test_rtc_token_bad_input_is_400_naming_the_field(
 
 async def test_rtc_with_rtm_needs_007(make_client: MakeClient) -> None:
     client = await make_client(make_settings(agora=agora_settings(token_version="006")))
-    status, answer = await _post(client, RTC, {"channel": "demo", "uid": 1, "role": "publisher", "with_rtm": True})
+    status, answer = await _post(
+        client, RTC, {"channel": "demo", "uid": 1, "role": "publisher", "with_rtm": True}
+    )
     assert status == 400
     assert "AGORA_TOKEN_VERSION=007" in answer["message"]
 
 
-async def test_rtm_token_grants_login_to_the_user(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_rtm_token_grants_login_to_the_user(client: Client) -> None:
     status, body = await _post(client, RTM, {"user_id": "alice", "expire": 120})
     assert status == 200
     (service,) = _parsed(body["token"]).services
-    assert (service.type, service.user_id, dict(service.privileges)) == (ServiceType.RTM, "alice", {1: 120})
+    assert (service.type, service.user_id, dict(service.privileges)) == (
+        ServiceType.RTM,
+        "alice",
+        {1: 120},
+    )
     assert body["grants"] == {"rtm": {"user_id": "alice", "privileges": ["login"]}}
     assert body["renew_at"] == NOW + 90
 
@@ -169,21 +251,31 @@ async def test_legacy_006_rtm_token_when_configured(make_client: MakeClient) -> 
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({}, "user_id"), ({"user_id": ""}, "user_id"), ({"user_id": "u" * 65}, "user_id"), ({"user_id": 5}, "user_id"), ({"user_id": "a", "expire": 10}, "expire")],
+    [
+        ({}, "user_id"),
+        ({"user_id": ""}, "user_id"),
+        ({"user_id": "u" * 65}, "user_id"),
+        ({"user_id": 5}, "user_id"),
+        ({"user_id": "a", "expire": 10}, "expire"),
+    ],
 )
-async def test_rtm_token_bad_input_is_400(client: TestClient, body: dict[str, Any], field: str) -> None:  # type: ignore[type-arg]
+async def test_rtm_token_bad_input_is_400(client: Client, body: dict[str, Any], field: str) -> None:
     status, answer = await _post(client, RTM, body)
     assert (status, answer["field"]) == (400, field)
 
 
-async def test_chat_user_token(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_chat_user_token(client: Client) -> None:
     status, body = await _post(client, CHAT, {"kind": "user", "user_id": "alice"})
     assert status == 200
     (service,) = _parsed(body["token"]).services
-    assert (service.type, service.user_id, sorted(service.privileges)) == (ServiceType.CHAT, "alice", [1])
+    assert (service.type, service.user_id, sorted(service.privileges)) == (
+        ServiceType.CHAT,
+        "alice",
+        [1],
+    )
 
 
-async def test_chat_app_tokens_are_refused_unless_enabled(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_chat_app_tokens_are_refused_unless_enabled(client: Client) -> None:
     status, answer = await _post(client, CHAT, {"kind": "app"})
     assert status == 403
     assert "AGORA_ALLOW_CHAT_APP_TOKENS" in answer["message"]
@@ -198,15 +290,22 @@ async def test_chat_app_token_when_enabled(make_client: MakeClient) -> None:
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({}, "kind"), ({"kind": "admin"}, "kind"), ({"kind": "user"}, "user_id"), ({"kind": "app", "user_id": "a"}, "user_id")],
+    [
+        ({}, "kind"),
+        ({"kind": "admin"}, "kind"),
+        ({"kind": "user"}, "user_id"),
+        ({"kind": "app", "user_id": "a"}, "user_id"),
+    ],
 )
-async def test_chat_token_bad_input_is_400(client: TestClient, body: dict[str, Any], field: str) -> None:  # type: ignore[type-arg]
+async def test_chat_token_bad_input_is_400(
+    client: Client, body: dict[str, Any], field: str
+) -> None:
     status, answer = await _post(client, CHAT, body)
     assert (status, answer["field"]) == (400, field)
 
 
 @pytest.mark.parametrize("path", [RTC, RTM, CHAT])
-async def test_browser_preflight_succeeds_on_every_route(client: TestClient, path: str) -> None:  # type: ignore[type-arg]
+async def test_browser_preflight_succeeds_on_every_route(client: Client, path: str) -> None:
     response = await client.options(
         path,
         headers={
@@ -221,18 +320,24 @@ async def test_browser_preflight_succeeds_on_every_route(client: TestClient, pat
 
 async def test_preflight_from_an_origin_not_allowed_is_a_json_403(make_client: MakeClient) -> None:
     client = await make_client(make_settings(cors_allow_origins=("https://app.example.com",)))
-    response = await client.options(RTC, headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    response = await client.options(
+        RTC, headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    )
     assert response.status == 403
     assert "not allowed" in (await response.json())["message"]
 
 
-async def test_actual_request_from_an_allowed_origin_gets_cors_headers(client: TestClient) -> None:  # type: ignore[type-arg]
-    response = await client.post(RTM, json={"user_id": "a"}, headers={"Origin": "http://localhost:5173"})
+async def test_actual_request_from_an_allowed_origin_gets_cors_headers(client: Client) -> None:
+    response = await client.post(
+        RTM, json={"user_id": "a"}, headers={"Origin": "http://localhost:5173"}
+    )
     assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
     assert "X-Request-ID" in response.headers["Access-Control-Expose-Headers"]
 
 
-async def test_the_official_parser_accepts_every_routes_tokens(make_client: MakeClient, oracle: Oracle) -> None:
+async def test_the_official_parser_accepts_every_routes_tokens(
+    make_client: MakeClient, oracle: Oracle
+) -> None:
     client = await make_client(make_settings(agora=agora_settings(allow_chat_app_tokens=True)))
     requests = [
         (RTC, {"channel": "demo", "uid": 42, "role": "publisher"}),

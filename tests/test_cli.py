@@ -1,0 +1,205 @@
+"""The command line: serve (and its graceful shutdown), agora-token, inspect."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from service.agora import accesstoken2
+from service.config import DEV_AGORA_APP_CERTIFICATE
+from tests.conftest import APP_ID, CERTIFICATE
+
+CREDENTIALS = {"AGORA_APP_ID": APP_ID, "AGORA_APP_CERTIFICATE": CERTIFICATE}
+
+
+def _environ(**extra: str) -> dict[str, str]:
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AGORA_", "SERVER_", "LOG_"))
+    }
+    environ.update(extra)
+    return environ
+
+
+def _cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args],
+        capture_output=True,
+        text=True,
+        env=_environ(**extra),
+        timeout=60,
+    )
+
+
+def test_agora_token_prints_a_token_the_parser_accepts() -> None:
+    done = _cli(
+        "agora-token", "rtc", "--channel", "demo", "--uid", "42", "--expire", "600", **CREDENTIALS
+    )
+    assert done.returncode == 0, done.stderr
+    parsed = accesstoken2.parse_token(done.stdout.strip())
+    assert parsed.verify_signature(CERTIFICATE)
+    assert (parsed.expire, parsed.services[0].uid) == (600, "42")
+
+
+def test_agora_token_json_shows_grants_and_renewal_time() -> None:
+    done = _cli(
+        "agora-token", "--json", "rtm", "--user-id", "alice", "--expire", "120", **CREDENTIALS
+    )
+    answer = json.loads(done.stdout)
+    assert answer["grants"] == {"rtm": {"user_id": "alice", "privileges": ["login"]}}
+    assert answer["renew_at"] == answer["issued_at"] + 90
+
+
+def test_agora_token_refuses_bad_input_with_one_line() -> None:
+    done = _cli("agora-token", "rtc", "--channel", "demo", "--uid", "4294967296", **CREDENTIALS)
+    assert done.returncode == 2
+    assert "4294967295" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_agora_token_without_credentials_says_what_to_set() -> None:
+    done = _cli("agora-token", "chat", "--user-id", "alice")
+    assert done.returncode == 2
+    assert "AGORA_APP_ID" in done.stderr
+
+
+def test_agora_token_with_dev_uses_development_credentials() -> None:
+    done = _cli("agora-token", "--dev", "chat", "--user-id", "alice")
+    assert done.returncode == 0
+    assert accesstoken2.parse_token(done.stdout.strip()).verify_signature(DEV_AGORA_APP_CERTIFICATE)
+
+
+def _token() -> str:
+    return accesstoken2.build_token(
+        APP_ID,
+        CERTIFICATE,
+        issue_ts=1111111,
+        expire=600,
+        salt=1,
+        services=[accesstoken2.rtc_service("demo", "", {1: 600})],
+    )
+
+
+def test_inspect_decodes_and_verifies_a_token() -> None:
+    done = _cli("inspect", _token(), "--certificate", CERTIFICATE)
+    assert done.returncode == 0
+    described = json.loads(done.stdout)
+    assert described["signature"] == "valid"
+    assert described["expires_at"] == 1111111 + 600
+    assert described["services"][0]["privileges"]["join_channel"]["seconds"] == 600
+
+
+def test_inspect_exits_1_when_the_signature_does_not_hold() -> None:
+    done = _cli("inspect", _token(), "--certificate", "0" * 32)
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["signature"] == "invalid"
+
+
+def test_inspect_takes_the_certificate_from_the_environment() -> None:
+    done = _cli("inspect", _token(), AGORA_APP_CERTIFICATE=CERTIFICATE)
+    assert json.loads(done.stdout)["signature"] == "valid"
+
+
+def test_inspect_says_a_garbage_token_is_not_a_token() -> None:
+    done = _cli("inspect", "007garbage")
+    assert done.returncode == 2
+    assert "not a valid Agora token" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_bad_setting_stops_start_up_with_one_line_and_no_traceback() -> None:
+    done = _cli("serve", AGORA_APP_ID="nope", AGORA_APP_CERTIFICATE=CERTIFICATE)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "rtc-token-service: configuration error: "
+        "AGORA_APP_ID: must be 32 hexadecimal characters, got 4 characters"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_until_listening(port: int, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail("the service did not start listening")
+
+
+def _raw_request(body: bytes) -> tuple[bytes, bytes]:
+    head = (
+        b"POST /fetch_rtc_token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+    )
+    return head, body
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.fixture
+def served() -> Any:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "--dev", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_environ(SHUTDOWN_TIMEOUT="10"),
+    )
+    try:
+        _wait_until_listening(port, process)
+        yield port, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
+
+
+def test_python_dash_m_service_dev_serves_tokens(served: Any) -> None:
+    port, _ = served
+    head, body = _raw_request(json.dumps({"uid": 1, "channelName": "demo", "role": 1}).encode())
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head + body)
+        answer = _read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert b'"code": "200"' in answer
+
+
+def test_sigterm_drains_a_request_in_flight_before_exiting(served: Any) -> None:
+    port, process = served
+    head, body = _raw_request(json.dumps({"uid": 7, "channelName": "drain", "role": 2}).encode())
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        sock.sendall(head + body[:10])  # the request is now in flight, its body unfinished
+        time.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert process.poll() is None  # still draining
+        with pytest.raises(OSError):  # and no longer accepting new connections
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        sock.sendall(body[10:])
+        answer = _read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    token = json.loads(answer.split(b"\r\n\r\n", 1)[1])["token"]
+    assert accesstoken2.parse_token(token).services[0].channel == "drain"
+    assert process.wait(timeout=15) == 0

@@ -1,0 +1,119 @@
+"""Settings come from the environment once, and a bad value stops start-up clearly."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.config import (
+    DEV_AGORA_APP_CERTIFICATE,
+    DEV_AGORA_APP_ID,
+    ConfigError,
+    load_settings,
+)
+from tests.conftest import APP_ID, CERTIFICATE
+
+CREDENTIALS = {"AGORA_APP_ID": APP_ID, "AGORA_APP_CERTIFICATE": CERTIFICATE}
+
+
+def test_defaults_listen_on_6080_with_json_logs_and_agora_disabled() -> None:
+    settings = load_settings({})
+    assert (settings.host, settings.port, settings.log_format) == ("0.0.0.0", 6080, "json")
+    assert settings.cors_allow_origins == ("*",)
+    assert settings.max_body_bytes == 16 * 1024
+    assert settings.agora.credentials is None
+    assert (settings.agora.token_expire, settings.agora.max_token_expire) == (3600, 86400)
+    assert settings.agora.token_version == "007"
+
+
+def test_credentials_are_used_exactly_as_given() -> None:
+    credentials = load_settings(CREDENTIALS).agora.credentials
+    assert credentials is not None
+    assert (credentials.app_id, credentials.certificate) == (APP_ID, CERTIFICATE)
+
+
+def test_the_certificate_never_appears_in_the_settings_repr() -> None:
+    assert CERTIFICATE not in repr(load_settings(CREDENTIALS))
+
+
+def test_dev_binds_loopback_and_fills_missing_credentials_saying_which() -> None:
+    settings = load_settings({}, dev=True)
+    assert settings.host == "127.0.0.1"
+    assert settings.log_format == "console"
+    assert settings.agora.credentials is not None
+    assert settings.agora.credentials.app_id == DEV_AGORA_APP_ID
+    assert settings.agora.credentials.certificate == DEV_AGORA_APP_CERTIFICATE
+    assert settings.made_up == ("AGORA_APP_ID", "AGORA_APP_CERTIFICATE")
+
+
+def test_dev_keeps_credentials_that_are_set() -> None:
+    settings = load_settings(CREDENTIALS, dev=True)
+    assert settings.made_up == ()
+    assert settings.agora.credentials is not None
+    assert settings.agora.credentials.app_id == APP_ID
+
+
+def test_command_line_host_and_port_win_over_the_environment() -> None:
+    settings = load_settings(
+        {"SERVER_PORT": "7000", "SERVER_HOST": "10.0.0.1"}, host="::1", port=7001
+    )
+    assert (settings.host, settings.port) == ("::1", 7001)
+
+
+def test_server_port_from_the_environment() -> None:
+    assert load_settings({"SERVER_PORT": "7000"}).port == 7000
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"SERVER_PORT": "http"}, "SERVER_PORT"),
+        ({"SERVER_PORT": "70000"}, "SERVER_PORT"),
+        ({"AGORA_APP_ID": APP_ID}, "AGORA_APP_CERTIFICATE"),
+        ({"AGORA_APP_CERTIFICATE": CERTIFICATE}, "AGORA_APP_ID"),
+        ({**CREDENTIALS, "AGORA_APP_ID": "not-hex"}, "AGORA_APP_ID"),
+        ({**CREDENTIALS, "AGORA_APP_CERTIFICATE": CERTIFICATE[:-1] + "g"}, "AGORA_APP_CERTIFICATE"),
+        ({"AGORA_TOKEN_EXPIRE": "30"}, "AGORA_TOKEN_EXPIRE"),
+        ({"AGORA_TOKEN_EXPIRE": "soon"}, "AGORA_TOKEN_EXPIRE"),
+        ({"AGORA_TOKEN_MAX_EXPIRE": "86401"}, "AGORA_TOKEN_MAX_EXPIRE"),
+        ({"AGORA_TOKEN_EXPIRE": "7200", "AGORA_TOKEN_MAX_EXPIRE": "3600"}, "AGORA_TOKEN_EXPIRE"),
+        ({"AGORA_TOKEN_VERSION": "005"}, "AGORA_TOKEN_VERSION"),
+        ({"AGORA_ALLOW_WILDCARD_CHANNEL": "maybe"}, "AGORA_ALLOW_WILDCARD_CHANNEL"),
+        ({"CORS_ALLOW_ORIGINS": "*,https://a.example"}, "CORS_ALLOW_ORIGINS"),
+        ({"CORS_ALLOW_ORIGINS": "a.example"}, "CORS_ALLOW_ORIGINS"),
+        ({"MAX_BODY_BYTES": "10"}, "MAX_BODY_BYTES"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"SHUTDOWN_TIMEOUT": "-1"}, "SHUTDOWN_TIMEOUT"),
+    ],
+)
+def test_a_bad_value_is_one_clear_error_naming_the_variable(
+    environ: dict[str, str], variable: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environ)
+    message = str(raised.value)
+    assert message.startswith(f"{variable}:")
+    assert "\n" not in message
+
+
+def test_a_bad_certificate_is_never_echoed() -> None:
+    bad = "S3CRETS3CRETS3CRETS3CRETS3CRETxx"
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"AGORA_APP_ID": APP_ID, "AGORA_APP_CERTIFICATE": bad})
+    assert "S3CRET" not in str(raised.value)
+
+
+def test_max_expiry_lowers_the_default_expiry() -> None:
+    assert load_settings({"AGORA_TOKEN_MAX_EXPIRE": "600"}).agora.token_expire == 600
+
+
+def test_a_short_expiry_like_the_go_samples_40_seconds_is_accepted() -> None:
+    assert load_settings({"AGORA_TOKEN_EXPIRE": "40"}).agora.token_expire == 40
+
+
+def test_allowed_origins_are_a_comma_list() -> None:
+    settings = load_settings({"CORS_ALLOW_ORIGINS": "https://a.example, http://localhost:3000"})
+    assert settings.cors_allow_origins == ("https://a.example", "http://localhost:3000")
+
+
+def test_legacy_tokens_are_chosen_by_agora_token_version() -> None:
+    assert load_settings({"AGORA_TOKEN_VERSION": "006"}).agora.token_version == "006"
