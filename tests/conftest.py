@@ -4,9 +4,13 @@ public Agora vectors, and Agora's official npm package as an oracle."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 import subprocess
-from collections.abc import Awaitable, Callable
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -74,11 +78,11 @@ class Oracle:
     """Runs Agora's official `agora-token` npm package (tests/oracle/oracle.js)."""
 
     def __init__(self, node: str) -> None:
-        self._node = node
+        self.node = node
 
     def run(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         completed = subprocess.run(
-            [self._node, str(ORACLE_DIR / "oracle.js")],
+            [self.node, str(ORACLE_DIR / "oracle.js")],
             input=json.dumps(requests),
             capture_output=True,
             text=True,
@@ -102,3 +106,51 @@ def oracle() -> Oracle:
     if not (ORACLE_DIR / "node_modules" / "agora-token").is_dir():
         pytest.skip("agora-token is not installed: run `npm ci --prefix tests/oracle`")
     return Oracle(node)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_until_listening(port: int, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail("the service did not start listening")
+
+
+def environ_without_settings(**extra: str) -> dict[str, str]:
+    """This process's environment without any of the service's settings, plus `extra`."""
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AGORA_", "SERVER_", "LOG_"))
+    }
+    environ.update(extra)
+    return environ
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """The real service, started as a user would: `python -m service --dev`."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "--dev", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environ_without_settings(SHUTDOWN_TIMEOUT="10"),
+    )
+    try:
+        _wait_until_listening(port, process)
+        yield port, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)

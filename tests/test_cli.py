@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -15,17 +14,9 @@ import pytest
 
 from service.agora import accesstoken2
 from service.config import DEV_AGORA_APP_CERTIFICATE
-from tests.conftest import APP_ID, CERTIFICATE
+from tests.conftest import APP_ID, CERTIFICATE, environ_without_settings
 
 CREDENTIALS = {"AGORA_APP_ID": APP_ID, "AGORA_APP_CERTIFICATE": CERTIFICATE}
-
-
-def _environ(**extra: str) -> dict[str, str]:
-    environ = {
-        k: v for k, v in os.environ.items() if not k.startswith(("AGORA_", "SERVER_", "LOG_"))
-    }
-    environ.update(extra)
-    return environ
 
 
 def _cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
@@ -33,7 +24,7 @@ def _cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "service", *args],
         capture_output=True,
         text=True,
-        env=_environ(**extra),
+        env=environ_without_settings(**extra),
         timeout=60,
     )
 
@@ -123,25 +114,6 @@ def test_a_bad_setting_stops_start_up_with_one_line_and_no_traceback() -> None:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait_until_listening(port: int, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail("the service did not start listening")
-
-
 def _raw_request(body: bytes) -> tuple[bytes, bytes]:
     head = (
         b"POST /fetch_rtc_token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -155,25 +127,6 @@ def _read_all(sock: socket.socket) -> bytes:
     while chunk := sock.recv(65536):
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-@pytest.fixture
-def served() -> Any:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "--dev", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=_environ(SHUTDOWN_TIMEOUT="10"),
-    )
-    try:
-        _wait_until_listening(port, process)
-        yield port, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=10)
 
 
 def test_python_dash_m_service_dev_serves_tokens(served: Any) -> None:

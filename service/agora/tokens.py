@@ -48,6 +48,24 @@ def rtc_privileges(role: Role, expire: int) -> dict[int, int]:
     return privileges
 
 
+def _build_007(
+    credentials: AgoraCredentials,
+    services: list[accesstoken2.Service],
+    *,
+    expire: int,
+    issue_ts: int,
+    salt: int,
+) -> str:
+    return accesstoken2.build_token(
+        credentials.app_id,
+        credentials.certificate,
+        issue_ts=issue_ts,
+        expire=expire,
+        salt=salt,
+        services=services,
+    )
+
+
 def _absolute(issue_ts: int, seconds: int) -> int:
     # 006 privileges are unix times, with 0 kept as "never".
     return issue_ts + seconds if seconds else 0
@@ -84,14 +102,7 @@ def build_rtc_token(
     services = [accesstoken2.rtc_service(channel, account, rtc_privileges(role, privilege_expire))]
     if rtm_user_id is not None:
         services.append(accesstoken2.rtm_service(rtm_user_id, token_expire))
-    return accesstoken2.build_token(
-        credentials.app_id,
-        credentials.certificate,
-        issue_ts=issue_ts,
-        expire=token_expire,
-        salt=salt,
-        services=services,
-    )
+    return _build_007(credentials, services, expire=token_expire, issue_ts=issue_ts, salt=salt)
 
 
 def build_rtm_token(
@@ -114,37 +125,19 @@ def build_rtm_token(
             ts=issue_ts + accesstoken006.TOKEN_LIFETIME,
             privileges={accesstoken006.Privilege006.RTM_LOGIN.value: _absolute(issue_ts, expire)},
         )
-    return accesstoken2.build_token(
-        credentials.app_id,
-        credentials.certificate,
-        issue_ts=issue_ts,
-        expire=expire,
-        salt=salt,
-        services=[accesstoken2.rtm_service(user_id, expire)],
-    )
+    services = [accesstoken2.rtm_service(user_id, expire)]
+    return _build_007(credentials, services, expire=expire, issue_ts=issue_ts, salt=salt)
 
 
 def build_chat_user_token(
     credentials: AgoraCredentials, user_id: str, *, expire: int, issue_ts: int, salt: int
 ) -> str:
-    return accesstoken2.build_token(
-        credentials.app_id,
-        credentials.certificate,
-        issue_ts=issue_ts,
-        expire=expire,
-        salt=salt,
-        services=[accesstoken2.chat_service(user_id, {ChatPrivilege.USER.value: expire})],
-    )
+    services = [accesstoken2.chat_service(user_id, {ChatPrivilege.USER.value: expire})]
+    return _build_007(credentials, services, expire=expire, issue_ts=issue_ts, salt=salt)
 
 
 def build_chat_app_token(
     credentials: AgoraCredentials, *, expire: int, issue_ts: int, salt: int
 ) -> str:
-    return accesstoken2.build_token(
-        credentials.app_id,
-        credentials.certificate,
-        issue_ts=issue_ts,
-        expire=expire,
-        salt=salt,
-        services=[accesstoken2.chat_service("", {ChatPrivilege.APP.value: expire})],
-    )
+    services = [accesstoken2.chat_service("", {ChatPrivilege.APP.value: expire})]
+    return _build_007(credentials, services, expire=expire, issue_ts=issue_ts, salt=salt)
