@@ -105,6 +105,14 @@ class Fields:
             raise ApiError.invalid_field(name, "is required")
         return value
 
+    def integer_or_object(self, name: str) -> int | dict[str, Any] | None:
+        value = self._get(name, False)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, dict))):
+            raise ApiError.invalid_field(
+                name, f"must be an integer or an object, got {json_type(value)}"
+            )
+        return value
+
     def string(self, name: str, *, required: bool = True) -> str | None:
         value = self._get(name, required)
         if value is not None and not isinstance(value, str):

@@ -44,7 +44,9 @@ def test_agora_token_json_shows_grants_and_renewal_time() -> None:
         "agora-token", "--json", "rtm", "--user-id", "alice", "--expire", "120", **CREDENTIALS
     )
     answer = json.loads(done.stdout)
-    assert answer["grants"] == {"rtm": {"user_id": "alice", "privileges": ["login"]}}
+    assert answer["grants"] == {
+        "rtm": {"user_id": "alice", "privileges": {"login": answer["issued_at"] + 120}}
+    }
     assert answer["renew_at"] == answer["issued_at"] + 90
 
 

@@ -62,7 +62,7 @@ async def rtc_token(request: web.Request) -> web.Response:
         user_account=fields.string("user_account", required=False),
         role=_role(fields),
         expire=fields.integer("expire", required=False),
-        privilege_expire=fields.integer("privilege_expire", required=False),
+        privilege_expire=fields.integer_or_object("privilege_expire"),
         with_rtm=bool(fields.boolean("with_rtm", required=False)),
     )
     return web.json_response(issue_rtc_token(agora, token_request, **_issue_time_and_salt(request)))

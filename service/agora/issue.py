@@ -6,11 +6,12 @@ limits the same way. Pure: the issue time and salt are arguments.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from service.agora import accesstoken006, tokens
-from service.agora.accesstoken2 import PRIVILEGE_NAMES, ServiceType
+from service.agora.accesstoken2 import PRIVILEGE_NAMES, RtcPrivilege, ServiceType
 from service.agora.rules import (
     RENEWAL_WARNING_SECONDS,
     RuleViolation,
@@ -26,6 +27,7 @@ from service.errors import ApiError
 
 ROLE_NAMES = {Role.PUBLISHER: "publisher", Role.SUBSCRIBER: "subscriber"}
 ROLES_BY_NAME = {name: role for role, name in ROLE_NAMES.items()}
+RTC_PRIVILEGES_BY_NAME = {p.name.lower(): p.value for p in RtcPrivilege}
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,8 @@ class RtcTokenRequest:
     user_account: str | None = None
     role: Role = Role.PUBLISHER
     expire: int | None = None
-    privilege_expire: int | None = None
+    # Seconds for every privilege of the role, or per privilege name; default: expire.
+    privilege_expire: int | Mapping[str, Any] | None = None
     with_rtm: bool = False
 
 
@@ -76,18 +79,43 @@ def _lifetime(agora: AgoraSettings, expire: int | None) -> int:
     return value
 
 
-def _privilege_lifetime(agora: AgoraSettings, requested: int | None, token_expire: int) -> int:
-    if requested is None:
-        # Privileges expiring with the token make the SDK warn 30 s before the end.
-        return token_expire
-    value: int = _check("privilege_expire", check_expire, requested, maximum=agora.max_token_expire)
+def _privilege_lifetime(agora: AgoraSettings, field: str, seconds: Any, token_expire: int) -> int:
+    if not isinstance(seconds, int) or isinstance(seconds, bool):
+        raise ApiError.invalid_field(field, f"must be an integer, got {type(seconds).__name__}")
+    value: int = _check(field, check_expire, seconds, maximum=agora.max_token_expire)
     if value > token_expire:
         raise ApiError.invalid_field(
-            "privilege_expire",
+            field,
             f"must not exceed expire ({token_expire}): the token ends first, and a client "
             "holding live privileges in an expired token gets no renewal callback",
         )
     return value
+
+
+def _rtc_privileges(
+    agora: AgoraSettings, request: RtcTokenRequest, token_expire: int
+) -> dict[int, int]:
+    """The role's privileges, each expiring with the token unless the request says less."""
+    requested = request.privilege_expire
+    if requested is None:
+        # Privileges expiring with the token make the SDK warn 30 s before the end.
+        return tokens.rtc_privileges(request.role, token_expire)
+    if not isinstance(requested, Mapping):
+        seconds = _privilege_lifetime(agora, "privilege_expire", requested, token_expire)
+        return tokens.rtc_privileges(request.role, seconds)
+    privileges = tokens.rtc_privileges(request.role, token_expire)
+    for name, seconds in requested.items():
+        privilege = RTC_PRIVILEGES_BY_NAME.get(name)
+        if privilege not in privileges:
+            allowed = ", ".join(PRIVILEGE_NAMES[ServiceType.RTC][p] for p in sorted(privileges))
+            raise ApiError.invalid_field(
+                "privilege_expire",
+                f"{name!r} is not a privilege of a {ROLE_NAMES[request.role]} "
+                f"(expected some of: {allowed})",
+            )
+        field = f"privilege_expire.{name}"
+        privileges[privilege] = _privilege_lifetime(agora, field, seconds, token_expire)
+    return privileges
 
 
 def _times(issue_ts: int, token_expire: int, privilege_expire: int) -> dict[str, int]:
@@ -102,8 +130,12 @@ def _times(issue_ts: int, token_expire: int, privilege_expire: int) -> dict[str,
     }
 
 
-def _privilege_names(service_type: ServiceType, privileges: dict[int, int]) -> list[str]:
-    return [PRIVILEGE_NAMES[service_type][p] for p in sorted(privileges)]
+def _privilege_expiries(
+    service_type: ServiceType, privileges: Mapping[int, int], issue_ts: int
+) -> dict[str, int]:
+    """Privilege name -> when it expires (unix seconds), for the answer."""
+    names = PRIVILEGE_NAMES[service_type]
+    return {names[p]: issue_ts + privileges[p] for p in sorted(privileges)}
 
 
 def issue_rtc_token(
@@ -121,7 +153,9 @@ def issue_rtc_token(
     else:
         who = _check("user_account", check_account, request.user_account)
     token_expire = _lifetime(agora, request.expire)
-    privilege_expire = _privilege_lifetime(agora, request.privilege_expire, token_expire)
+    privileges = _rtc_privileges(agora, request, token_expire)
+    # The SDK warns when the first privilege is about to expire.
+    privilege_expire = min(privileges.values())
     rtm_user_id: str | None = None
     if request.with_rtm:
         if agora.token_version == accesstoken006.VERSION:
@@ -137,9 +171,8 @@ def issue_rtc_token(
         credentials,
         channel,
         who,
-        request.role,
+        privileges,
         token_expire=token_expire,
-        privilege_expire=privilege_expire,
         issue_ts=issue_ts,
         salt=salt,
         version=agora.token_version,
@@ -151,15 +184,13 @@ def issue_rtc_token(
     else:
         rtc["user_account"] = who
     rtc["role"] = ROLE_NAMES[request.role]
-    rtc["privileges"] = _privilege_names(
-        ServiceType.RTC, tokens.rtc_privileges(request.role, privilege_expire)
-    )
+    rtc["privileges"] = _privilege_expiries(ServiceType.RTC, privileges, issue_ts)
     grants: dict[str, Any] = {"rtc": rtc}
     if rtm_user_id is not None:
-        grants["rtm"] = {"user_id": rtm_user_id, "privileges": ["login"]}
+        grants["rtm"] = {"user_id": rtm_user_id, "privileges": {"login": issue_ts + token_expire}}
     if agora.token_version == accesstoken006.VERSION:
         # A 006 token's own lifetime is fixed at 24 h; its privileges end it sooner.
-        token_expire = privilege_expire
+        token_expire = privileges[RtcPrivilege.JOIN_CHANNEL]
     return {
         "token": token,
         "version": agora.token_version,
@@ -187,7 +218,7 @@ def issue_rtm_token(
         "token": token,
         "version": agora.token_version,
         "app_id": credentials.app_id,
-        "grants": {"rtm": {"user_id": user_id, "privileges": ["login"]}},
+        "grants": {"rtm": {"user_id": user_id, "privileges": {"login": issue_ts + expire}}},
         **_times(issue_ts, expire, expire),
     }
 
@@ -204,7 +235,7 @@ def issue_chat_token(
         token = tokens.build_chat_user_token(
             credentials, user_id, expire=expire, issue_ts=issue_ts, salt=salt
         )
-        chat: dict[str, Any] = {"user_id": user_id, "privileges": ["user"]}
+        chat: dict[str, Any] = {"user_id": user_id, "privileges": {"user": issue_ts + expire}}
     elif request.kind == "app":
         if request.user_id is not None:
             raise ApiError.invalid_field("user_id", "must not be given for an app token")
@@ -219,7 +250,7 @@ def issue_chat_token(
         token = tokens.build_chat_app_token(
             credentials, expire=expire, issue_ts=issue_ts, salt=salt
         )
-        chat = {"privileges": ["app"]}
+        chat = {"privileges": {"app": issue_ts + expire}}
     else:
         raise ApiError.invalid_field("kind", "must be 'user' or 'app'")
     return {

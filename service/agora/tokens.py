@@ -7,6 +7,7 @@ semantics (the official RtcTokenBuilder2 / RtmTokenBuilder2 / ChatTokenBuilder) 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -75,17 +76,17 @@ def build_rtc_token(
     credentials: AgoraCredentials,
     channel: str,
     uid: int | str,
-    role: Role,
+    privileges: Mapping[int, int],
     *,
     token_expire: int,
-    privilege_expire: int,
     issue_ts: int,
     salt: int,
     version: str = accesstoken2.VERSION,
     rtm_user_id: str | None = None,
 ) -> str:
-    """An RTC token; with rtm_user_id, also RTM login for that user (007 only), as the
-    official buildTokenWithRtm does: RTM login lasts token_expire."""
+    """An RTC token granting `privileges` (RtcPrivilege -> seconds from issue_ts; see
+    rtc_privileges for the role-based sets). With rtm_user_id it also grants RTM login
+    (007 only), lasting token_expire as the official buildTokenWithRtm does."""
     account = account_for_uid(uid)
     if version == accesstoken006.VERSION:
         if rtm_user_id is not None:
@@ -97,9 +98,9 @@ def build_rtc_token(
             uid=account,
             salt=salt,
             ts=issue_ts + accesstoken006.TOKEN_LIFETIME,
-            privileges=rtc_privileges(role, _absolute(issue_ts, privilege_expire)),
+            privileges={pid: _absolute(issue_ts, seconds) for pid, seconds in privileges.items()},
         )
-    services = [accesstoken2.rtc_service(channel, account, rtc_privileges(role, privilege_expire))]
+    services = [accesstoken2.rtc_service(channel, account, privileges)]
     if rtm_user_id is not None:
         services.append(accesstoken2.rtm_service(rtm_user_id, token_expire))
     return _build_007(credentials, services, expire=token_expire, issue_ts=issue_ts, salt=salt)

@@ -48,99 +48,90 @@ def _stamp(rng: random.Random) -> dict[str, Any]:
     }
 
 
-def _lifetimes(rng: random.Random) -> tuple[int, int]:
+def _lifetimes(rng: random.Random) -> tuple[int, int]:  # token, privileges
     token_expire = rng.randint(31, 86_400)
     return token_expire, rng.randint(31, token_expire)
+
+
+def _our_rtc(
+    who: int | str,
+    privileges: dict[int, int],
+    *,
+    channel: str,
+    token_expire: int,
+    stamp: dict[str, Any],
+    rtm_user_id: str | None = None,
+) -> str:
+    return tokens.build_rtc_token(
+        CREDENTIALS,
+        channel,
+        who,
+        privileges,
+        token_expire=token_expire,
+        issue_ts=stamp["issue_ts"],
+        salt=stamp["salt"],
+        rtm_user_id=rtm_user_id,
+    )
 
 
 def _cases() -> list[tuple[dict[str, Any], str]]:
     """Pairs of (official builder request, our token for the same inputs)."""
     rng = random.Random(20261122)
     cases: list[tuple[dict[str, Any], str]] = []
-    common = {"op": "build", "app_id": APP_ID, "certificate": CERTIFICATE}
     for _ in range(CASES):
         stamp, role = _stamp(rng), rng.choice([Role.PUBLISHER, Role.SUBSCRIBER])
         token_expire, privilege_expire = _lifetimes(rng)
-        channel, uid = _channel(rng), _uid(rng)
-        lifetimes: dict[str, Any] = {
+        channel, uid, account = _channel(rng), _uid(rng), _account(rng)
+        common = {"op": "build", "app_id": APP_ID, "certificate": CERTIFICATE, **stamp}
+        rtc = {
+            **common,
+            "channel": channel,
+            "role": int(role),
             "token_expire": token_expire,
             "privilege_expire": privilege_expire,
         }
-        ours = tokens.build_rtc_token(CREDENTIALS, channel, uid, role, **lifetimes, **stamp)
+        by_role = tokens.rtc_privileges(role, privilege_expire)
+
+        ours: dict[str, Any] = {"channel": channel, "token_expire": token_expire, "stamp": stamp}
+        cases.append(({**rtc, "builder": "rtc_uid", "uid": uid}, _our_rtc(uid, by_role, **ours)))
         cases.append(
             (
-                {
-                    **common,
-                    "builder": "rtc_uid",
-                    "channel": channel,
-                    "uid": uid,
-                    "role": int(role),
-                    **lifetimes,
-                    **stamp,
-                },
-                ours,
+                {**rtc, "builder": "rtc_account", "account": account},
+                _our_rtc(account, by_role, **ours),
             )
-        )
-
-        account = _account(rng)
-        ours = tokens.build_rtc_token(CREDENTIALS, channel, account, role, **lifetimes, **stamp)
-        cases.append(
-            (
-                {
-                    **common,
-                    "builder": "rtc_account",
-                    "channel": channel,
-                    "account": account,
-                    "role": int(role),
-                    **lifetimes,
-                    **stamp,
-                },
-                ours,
-            )
-        )
-
-        ours = tokens.build_rtc_token(
-            CREDENTIALS, channel, account, role, **lifetimes, **stamp, rtm_user_id=account
         )
         cases.append(
             (
-                {
-                    **common,
-                    "builder": "rtc_with_rtm",
-                    "channel": channel,
-                    "account": account,
-                    "role": int(role),
-                    **lifetimes,
-                    **stamp,
-                },
-                ours,
+                {**rtc, "builder": "rtc_with_rtm", "account": account},
+                _our_rtc(account, by_role, **ours, rtm_user_id=account),
             )
         )
-
-        ours = tokens.build_rtm_token(CREDENTIALS, account, expire=token_expire, **stamp)
+        distinct = {p: rng.randint(31, token_expire) for p in (1, 2, 3, 4)}
         cases.append(
             (
-                {**common, "builder": "rtm", "user_id": account, "expire": token_expire, **stamp},
-                ours,
+                {**rtc, "builder": "rtc_uid_and_privilege", "uid": uid, "privileges": distinct},
+                _our_rtc(uid, distinct, **ours),
             )
         )
-
-        ours = tokens.build_chat_user_token(CREDENTIALS, account, expire=token_expire, **stamp)
+        expire: dict[str, Any] = {"expire": token_expire}
         cases.append(
             (
-                {
-                    **common,
-                    "builder": "chat_user",
-                    "user_id": account,
-                    "expire": token_expire,
-                    **stamp,
-                },
-                ours,
+                {**common, "builder": "rtm", "user_id": account, **expire},
+                tokens.build_rtm_token(CREDENTIALS, account, **expire, **stamp),
             )
         )
-
-        ours = tokens.build_chat_app_token(CREDENTIALS, expire=token_expire, **stamp)
-        cases.append(({**common, "builder": "chat_app", "expire": token_expire, **stamp}, ours))
+        cases.append(
+            (
+                {**common, "builder": "chat_user", "user_id": account, **expire},
+                tokens.build_chat_user_token(CREDENTIALS, account, **expire, **stamp),
+            )
+        )
+        cases.append(
+            (
+                {**common, "builder": "chat_app", **expire},
+                tokens.build_chat_app_token(CREDENTIALS, **expire, **stamp),
+            )
+        )
     return cases
 
 
@@ -155,7 +146,16 @@ def judged(oracle: Oracle) -> list[tuple[dict[str, Any], str, str]]:
 
 
 @pytest.mark.parametrize(
-    "builder", ["rtc_uid", "rtc_account", "rtc_with_rtm", "rtm", "chat_user", "chat_app"]
+    "builder",
+    [
+        "rtc_uid",
+        "rtc_account",
+        "rtc_with_rtm",
+        "rtc_uid_and_privilege",
+        "rtm",
+        "chat_user",
+        "chat_app",
+    ],
 )
 def test_payload_equals_the_official_builders_for_random_inputs(
     judged: list[tuple[dict[str, Any], str, str]], builder: str

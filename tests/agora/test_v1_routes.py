@@ -48,12 +48,12 @@ async def test_rtc_token_answers_what_it_grants_and_when_to_renew(client: Client
             "channel": "demo",
             "uid": 42,
             "role": "publisher",
-            "privileges": [
-                "join_channel",
-                "publish_audio_stream",
-                "publish_video_stream",
-                "publish_data_stream",
-            ],
+            "privileges": {
+                "join_channel": NOW + 600,
+                "publish_audio_stream": NOW + 600,
+                "publish_video_stream": NOW + 600,
+                "publish_data_stream": NOW + 600,
+            },
         }
     }
     assert body["issued_at"] == NOW
@@ -101,6 +101,21 @@ async def test_shorter_privilege_expiry_is_signed_as_asked(client: Client) -> No
     assert body["renew_at"] == NOW + 270
 
 
+async def test_each_privilege_may_expire_on_its_own(client: Client) -> None:
+    request = {
+        "channel": "demo",
+        "uid": 1,
+        "role": "publisher",
+        "expire": 600,
+        "privilege_expire": {"join_channel": 600, "publish_audio_stream": 120},
+    }
+    _, body = await _post(client, RTC, request)
+    assert dict(_parsed(body["token"]).services[0].privileges) == {1: 600, 2: 120, 3: 600, 4: 600}
+    assert body["grants"]["rtc"]["privileges"]["publish_audio_stream"] == NOW + 120
+    # The SDK warns as the first privilege nears its end.
+    assert (body["privileges_expire_at"], body["renew_at"]) == (NOW + 120, NOW + 90)
+
+
 async def test_rtc_with_rtm_adds_rtm_login_for_the_same_user(client: Client) -> None:
     _, body = await _post(
         client, RTC, {"channel": "demo", "uid": 42, "role": "publisher", "with_rtm": True}
@@ -108,7 +123,7 @@ async def test_rtc_with_rtm_adds_rtm_login_for_the_same_user(client: Client) -> 
     rtc, rtm = _parsed(body["token"]).services
     assert (rtc.type, rtm.type) == (ServiceType.RTC, ServiceType.RTM)
     assert rtm.user_id == "42"
-    assert body["grants"]["rtm"] == {"user_id": "42", "privileges": ["login"]}
+    assert body["grants"]["rtm"] == {"user_id": "42", "privileges": {"login": NOW + 3600}}
 
 
 async def test_wildcard_channel_when_configured(make_client: MakeClient) -> None:
@@ -193,6 +208,47 @@ async def test_legacy_006_rtc_token_when_configured(make_client: MakeClient) -> 
             "no time to renew",
         ),
         (
+            {"channel": "demo", "uid": 1, "role": "publisher", "privilege_expire": "60"},
+            "privilege_expire",
+            "an integer or an object",
+        ),
+        (
+            {
+                "channel": "demo",
+                "uid": 1,
+                "role": "subscriber",
+                "privilege_expire": {"publish_audio_stream": 60},
+            },
+            "privilege_expire",
+            "not a privilege of a subscriber",
+        ),
+        (
+            {"channel": "demo", "uid": 1, "role": "publisher", "privilege_expire": {"kick": 60}},
+            "privilege_expire",
+            "not a privilege of a publisher",
+        ),
+        (
+            {
+                "channel": "demo",
+                "uid": 1,
+                "role": "publisher",
+                "expire": 600,
+                "privilege_expire": {"join_channel": 601},
+            },
+            "privilege_expire.join_channel",
+            "must not exceed",
+        ),
+        (
+            {
+                "channel": "demo",
+                "uid": 1,
+                "role": "publisher",
+                "privilege_expire": {"join_channel": "60"},
+            },
+            "privilege_expire.join_channel",
+            "must be an integer",
+        ),
+        (
             {"channel": "demo", "uid": 1, "role": "publisher", "with_rtm": "yes"},
             "with_rtm",
             "true or false",
@@ -237,7 +293,7 @@ async def test_rtm_token_grants_login_to_the_user(client: Client) -> None:
         "alice",
         {1: 120},
     )
-    assert body["grants"] == {"rtm": {"user_id": "alice", "privileges": ["login"]}}
+    assert body["grants"] == {"rtm": {"user_id": "alice", "privileges": {"login": NOW + 120}}}
     assert body["renew_at"] == NOW + 90
 
 

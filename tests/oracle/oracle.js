@@ -29,6 +29,9 @@ const builders = {
     r.app_id, r.certificate, r.channel, r.account, r.role, r.token_expire, r.privilege_expire),
   rtc_with_rtm: r => RtcTokenBuilder.buildTokenWithRtm(
     r.app_id, r.certificate, r.channel, r.account, r.role, r.token_expire, r.privilege_expire),
+  rtc_uid_and_privilege: r => RtcTokenBuilder.buildTokenWithUidAndPrivilege(
+    r.app_id, r.certificate, r.channel, r.uid, r.token_expire,
+    r.privileges[1], r.privileges[2], r.privileges[3], r.privileges[4]),
   rtm: r => RtmTokenBuilder.buildToken(r.app_id, r.certificate, r.user_id, r.expire),
   chat_user: r => ChatTokenBuilder.buildUserToken(r.app_id, r.certificate, r.user_id, r.expire),
   chat_app: r => ChatTokenBuilder.buildAppToken(r.app_id, r.certificate, r.expire),
