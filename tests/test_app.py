@@ -179,3 +179,12 @@ async def test_one_access_log_line_per_request_without_tokens_or_secrets(
     everything = json.dumps(logs, default=str)
     assert token not in everything and token[:40] not in everything
     assert CERTIFICATE not in everything
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+async def test_health_routes_answer_a_browser_preflight(client: Client, path: str) -> None:
+    response = await client.options(
+        path, headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "GET"}
+    )
+    assert response.status == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -405,3 +406,37 @@ async def test_the_official_parser_accepts_every_routes_tokens(
     tokens = [(await _post(client, path, body))[1]["token"] for path, body in requests]
     for verdict in oracle.parse(tokens):
         assert verdict["parsed"] and verdict["signature_valid"], verdict
+
+
+async def test_concurrent_rtc_requests_each_get_their_own_token(make_client: MakeClient) -> None:
+    import time
+
+    from service.app import random_salt
+
+    client = await make_client(clock=time.time, salt=random_salt)
+    roles = ("publisher", "subscriber")
+    requests: list[dict[str, Any]] = [
+        {"channel": f"room-{i % 5}", "role": roles[i % 2]}
+        | ({"uid": 10_000 + i} if i % 3 else {"user_account": f"user-{i}"})
+        for i in range(300)
+    ]
+    answers = await asyncio.gather(*(_post(client, RTC, body) for body in requests))
+    for body, (status, answer) in zip(requests, answers, strict=True):
+        assert status == 200
+        (service,) = _parsed(answer["token"]).services
+        assert service.uid == str(body.get("uid", body.get("user_account")))
+        assert service.channel == body["channel"]
+        assert len(service.privileges) == (4 if body["role"] == "publisher" else 1)
+
+
+@pytest.mark.parametrize(("path", "kind"), [(RTM, "rtm"), (CHAT, "chat")])
+async def test_concurrent_user_token_requests_each_get_their_own_user(
+    client: Client, path: str, kind: str
+) -> None:
+    def body(i: int) -> dict[str, Any]:
+        return {"user_id": f"user-{i}"} | ({"kind": "user"} if kind == "chat" else {})
+
+    answers = await asyncio.gather(*(_post(client, path, body(i)) for i in range(200)))
+    for i, (status, answer) in enumerate(answers):
+        assert status == 200
+        assert _parsed(answer["token"]).services[0].user_id == f"user-{i}"
