@@ -24,6 +24,7 @@ from service.agora.rules import (
 from service.agora.tokens import AgoraCredentials, Role
 from service.config import AgoraSettings
 from service.errors import ApiError
+from service.validation import json_type
 
 ROLE_NAMES = {Role.PUBLISHER: "publisher", Role.SUBSCRIBER: "subscriber"}
 ROLES_BY_NAME = {name: role for role, name in ROLE_NAMES.items()}
@@ -81,7 +82,7 @@ def _lifetime(agora: AgoraSettings, expire: int | None) -> int:
 
 def _privilege_lifetime(agora: AgoraSettings, field: str, seconds: Any, token_expire: int) -> int:
     if not isinstance(seconds, int) or isinstance(seconds, bool):
-        raise ApiError.invalid_field(field, f"must be an integer, got {type(seconds).__name__}")
+        raise ApiError.invalid_field(field, f"must be an integer, got {json_type(seconds)}")
     value: int = _check(field, check_expire, seconds, maximum=agora.max_token_expire)
     if value > token_expire:
         raise ApiError.invalid_field(
