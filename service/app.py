@@ -12,12 +12,17 @@ from aiohttp import web
 from service.agora import handlers as agora
 from service.agora.accesstoken2 import SALT_MAX, SALT_MIN
 from service.config import Settings
-from service.context import CLOCK, LIFECYCLE, SALT, SETTINGS, Lifecycle
+from service.context import CLOCK, EVENT_SINK, LIFECYCLE, SALT, SETTINGS, Lifecycle
+from service.events import RecentEvents
+from service.livekit import handlers as livekit
 from service.middlewares import (
     REQUEST_ID_HEADER,
+    SIGNED_BODY_SCHEMES,
+    SignedBodyScheme,
     access_log_middleware,
     error_middleware,
     in_flight_middleware,
+    signed_body_middleware,
 )
 from service.validation import BODY_LIMIT, BODY_TIMEOUT
 
@@ -37,8 +42,11 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     if not request.app[LIFECYCLE].ready:
         return web.json_response({"status": "not ready"}, status=503)
-    agora = request.app[SETTINGS].agora
-    platforms = {"agora": "enabled" if agora.credentials else "disabled"}
+    settings = request.app[SETTINGS]
+    platforms = {
+        "agora": "enabled" if settings.agora.credentials else "disabled",
+        "livekit": "enabled" if settings.livekit.enabled else "disabled",
+    }
     return web.json_response({"status": "ready", "platforms": platforms})
 
 
@@ -73,8 +81,14 @@ def create_app(
     salt: Callable[[], int] = random_salt,
 ) -> web.Application:
     app = web.Application(
-        middlewares=[in_flight_middleware, access_log_middleware, error_middleware],
-        client_max_size=settings.max_body_bytes,
+        middlewares=[
+            in_flight_middleware,
+            access_log_middleware,
+            error_middleware,
+            signed_body_middleware,
+        ],
+        # The largest any route takes; read_body holds each route to its own limit.
+        client_max_size=max(settings.max_body_bytes, settings.livekit.webhook_max_body_bytes),
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock
@@ -82,6 +96,12 @@ def create_app(
     app[LIFECYCLE] = Lifecycle()
     app[BODY_LIMIT] = settings.max_body_bytes
     app[BODY_TIMEOUT] = settings.body_timeout
+    app[EVENT_SINK] = RecentEvents()
+    app[SIGNED_BODY_SCHEMES] = {
+        "livekit": SignedBodyScheme(
+            livekit.verify_livekit_body, settings.livekit.webhook_max_body_bytes
+        ),
+    }
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -89,6 +109,10 @@ def create_app(
     app.router.add_post("/v1/agora/rtm-token", agora.rtm_token)
     app.router.add_post("/v1/agora/chat-token", agora.chat_token)
     app.router.add_route("*", "/fetch_rtc_token", agora.fetch_rtc_token)
+    app.router.add_post("/v1/livekit/token", livekit.livekit_token)
+    app.router.add_post("/v1/livekit/connection-details", livekit.connection_details)
+    app.router.add_post("/token", livekit.openvidu_token)
+    app.router.add_post("/livekit/webhook", livekit.livekit_webhook)
     _add_cors(app, settings)
 
     app.on_startup.append(_mark_ready)

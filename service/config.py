@@ -7,6 +7,7 @@ is disabled rather than refused, so one service can serve only the platforms it 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -24,6 +25,13 @@ DEV_AGORA_APP_CERTIFICATE = "fedcba9876543210fedcba9876543210"
 
 AGORA_CREDENTIAL_VARIABLES = ("AGORA_APP_ID", "AGORA_APP_CERTIFICATE")
 
+# LiveKit's own development pair (`livekit-server --dev`), and where that server listens.
+DEV_LIVEKIT_API_KEY = "devkey"
+DEV_LIVEKIT_API_SECRET = "secret"  # noqa: S105 - public by design, dev only
+DEV_LIVEKIT_URL = "ws://localhost:7880"
+LIVEKIT_MIN_SECRET_LENGTH = 32  # LiveKit server warns below this; .NET refuses
+LIVEKIT_DEFAULT_TTL = 6 * 3600  # as every LiveKit SDK and OpenVidu's tutorials
+
 
 class ConfigError(Exception):
     """One configuration value is wrong; str() is a one-line message for the operator."""
@@ -40,6 +48,27 @@ class AgoraSettings:
 
 
 @dataclass(frozen=True)
+class LiveKitSettings:
+    # API key -> secret. All are accepted on webhooks (chosen by the token's iss), so a
+    # key can be rotated with no downtime; `signing_key` signs the tokens we mint.
+    keys: Mapping[str, str] = field(default_factory=dict, repr=False)
+    signing_key: str | None = None
+    url: str | None = None
+    token_ttl: int = LIVEKIT_DEFAULT_TTL
+    max_token_ttl: int = 86_400
+    allow_admin_grants: bool = False
+    webhook_max_body_bytes: int = 1024 * 1024
+
+    @property
+    def enabled(self) -> bool:
+        return self.signing_key is not None
+
+    @property
+    def short_secret_keys(self) -> tuple[str, ...]:
+        return tuple(k for k, s in self.keys.items() if len(s) < LIVEKIT_MIN_SECRET_LENGTH)
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "0.0.0.0"
     port: int = DEFAULT_PORT
@@ -51,6 +80,7 @@ class Settings:
     body_timeout: float = 10.0
     shutdown_timeout: float = 30.0
     agora: AgoraSettings = field(default_factory=AgoraSettings)
+    livekit: LiveKitSettings = field(default_factory=LiveKitSettings)
     # Variables --dev filled with development values, to tell the operator.
     made_up: tuple[str, ...] = ()
 
@@ -162,6 +192,85 @@ def _agora_settings(env: _Env, dev: bool, made_up: list[str]) -> AgoraSettings:
     )
 
 
+_KEY_LINE = re.compile(r"""\s*["']?([^\s:"']+)["']?:\s+["']?([^\s"']+)["']?\s*""")
+
+
+def _parse_keys(text: str, source: str) -> dict[str, str]:
+    """LiveKit server's key format: `key: secret` lines (the space is required), or a
+    one-line YAML map `{key1: secret1, key2: secret2}`."""
+    text = text.strip()
+    if text.startswith("{") and text.endswith("}"):
+        entries = text[1:-1].split(",")
+    else:
+        entries = text.splitlines()
+    keys: dict[str, str] = {}
+    for entry in entries:
+        if not entry.strip() or entry.lstrip().startswith("#"):
+            continue
+        match = _KEY_LINE.fullmatch(entry)
+        if match is None:
+            # Never echo the line: it holds a secret.
+            raise ConfigError(f'{source}: every entry must be exactly "key: secret"')
+        keys[match.group(1)] = match.group(2)
+    if not keys:
+        raise ConfigError(f"{source}: holds no keys")
+    return keys
+
+
+def _livekit_keys(env: _Env, dev: bool, made_up: list[str]) -> tuple[dict[str, str], str | None]:
+    keys: dict[str, str] = {}
+    key_file = env.text("LIVEKIT_KEY_FILE")
+    if key_file is not None:
+        try:
+            with open(key_file, encoding="utf-8") as handle:
+                keys = _parse_keys(handle.read(), "LIVEKIT_KEY_FILE")
+        except OSError as exc:
+            raise ConfigError(f"LIVEKIT_KEY_FILE: cannot read {key_file}: {exc.strerror}") from None
+    elif (listed := env.text("LIVEKIT_KEYS")) is not None:
+        keys = _parse_keys(listed, "LIVEKIT_KEYS")
+    api_key, api_secret = env.text("LIVEKIT_API_KEY"), env.text("LIVEKIT_API_SECRET")
+    if api_secret is not None and api_key is None:
+        raise ConfigError("LIVEKIT_API_KEY: must be set when LIVEKIT_API_SECRET is set")
+    if api_key is not None and api_secret is not None:
+        if keys.get(api_key, api_secret) != api_secret:
+            raise ConfigError(
+                f"LIVEKIT_API_SECRET: differs from the secret of {api_key} in the key list"
+            )
+        keys[api_key] = api_secret
+    elif api_key is not None and api_key not in keys:
+        raise ConfigError("LIVEKIT_API_SECRET: must be set when LIVEKIT_API_KEY is set")
+    if not keys and dev:
+        keys = {DEV_LIVEKIT_API_KEY: DEV_LIVEKIT_API_SECRET}
+        made_up.extend(["LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"])
+    # Tokens are signed with LIVEKIT_API_KEY, else the first key listed.
+    return keys, api_key or next(iter(keys), None)
+
+
+def _livekit_settings(env: _Env, dev: bool, made_up: list[str]) -> LiveKitSettings:
+    keys, signing_key = _livekit_keys(env, dev, made_up)
+    url = env.text("LIVEKIT_URL")
+    if url is None and dev:
+        url = DEV_LIVEKIT_URL
+        made_up.append("LIVEKIT_URL")
+    if url is not None and not url.startswith(("ws://", "wss://", "http://", "https://")):
+        raise ConfigError(f"LIVEKIT_URL: must be a ws://, wss:// or https:// address, got {url!r}")
+    max_ttl = env.integer("LIVEKIT_TOKEN_MAX_TTL", 86_400, minimum=61, maximum=30 * 86_400)
+    ttl = env.integer(
+        "LIVEKIT_TOKEN_TTL", min(LIVEKIT_DEFAULT_TTL, max_ttl), minimum=61, maximum=max_ttl
+    )
+    return LiveKitSettings(
+        keys=keys,
+        signing_key=signing_key,
+        url=url,
+        token_ttl=ttl,
+        max_token_ttl=max_ttl,
+        allow_admin_grants=env.flag("LIVEKIT_ALLOW_ADMIN_GRANTS", False),
+        webhook_max_body_bytes=env.integer(
+            "LIVEKIT_WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1024, maximum=64 * 1024 * 1024
+        ),
+    )
+
+
 def _origins(env: _Env) -> tuple[str, ...]:
     raw = env.text("CORS_ALLOW_ORIGINS") or "*"
     origins = tuple(origin.strip() for origin in raw.split(",") if origin.strip())
@@ -186,6 +295,7 @@ def load_settings(
     env = _Env(environ)
     made_up: list[str] = []
     agora = _agora_settings(env, dev, made_up)
+    livekit = _livekit_settings(env, dev, made_up)
     if port is None:
         port = env.integer("SERVER_PORT", DEFAULT_PORT, minimum=0, maximum=65535)
     elif not 0 <= port <= 65535:
@@ -205,5 +315,6 @@ def load_settings(
         body_timeout=env.number("BODY_TIMEOUT", 10.0, minimum=0.1, maximum=600.0),
         shutdown_timeout=env.number("SHUTDOWN_TIMEOUT", 30.0, minimum=0.0, maximum=3600.0),
         agora=agora,
+        livekit=livekit,
         made_up=tuple(made_up),
     )

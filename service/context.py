@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from service.config import Settings
+from service.events import EventSink
 
 
 @dataclass
@@ -45,3 +46,4 @@ SETTINGS = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 SALT: web.AppKey[Callable[[], int]] = web.AppKey("salt")
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+EVENT_SINK = web.AppKey("event_sink", EventSink)

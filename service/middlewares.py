@@ -1,4 +1,5 @@
-"""Request middlewares: a request id and one access-log line per request, and JSON errors.
+"""Request middlewares: requests in flight, a request id and one access-log line per
+request, JSON errors, and verification of signed bodies (webhooks) before any parsing.
 
 Errors: an ApiError becomes its JSON shape; aiohttp's own HTTP errors (404, 405, 413, a
 refused CORS preflight) become the same shape; anything else is a 500 that names the
@@ -11,6 +12,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -20,12 +22,27 @@ from aiohttp.typedefs import Handler
 from service.context import LIFECYCLE
 from service.errors import ApiError
 from service.logs import get_logger
+from service.validation import read_body
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 ErrorResponder = Callable[[web.Request, ApiError], web.Response]
+
+
+@dataclass(frozen=True)
+class SignedBodyScheme:
+    """How to check one platform's signed requests: `verify` gets the raw body before
+    anything parses it and returns what the handler may trust, or raises ApiError."""
+
+    verify: Callable[[web.Request, bytes], Any]
+    max_body_bytes: int
+
+
+SIGNED_BODY_SCHEMES: web.AppKey[dict[str, SignedBodyScheme]] = web.AppKey("signed_body_schemes")
+# What the scheme's verify returned, for the handler.
+VERIFIED_BODY: web.RequestKey[Any] = web.RequestKey("verified_body")
 
 log = get_logger("service.access")
 
@@ -55,6 +72,19 @@ def error_shape(
 
     def mark(handler: Callable[..., Awaitable[web.StreamResponse]]) -> Any:
         handler.__error_responder__ = responder  # type: ignore[attr-defined]
+        return handler
+
+    return mark
+
+
+def takes_signed_body(
+    scheme: str,
+) -> Callable[[Callable[..., Awaitable[web.StreamResponse]]], Any]:
+    """Declare that a route only takes bodies signed under `scheme` (e.g. "livekit"):
+    signed_body_middleware verifies the raw bytes before the handler runs."""
+
+    def mark(handler: Callable[..., Awaitable[web.StreamResponse]]) -> Any:
+        handler.__signed_body_scheme__ = scheme  # type: ignore[attr-defined]
         return handler
 
     return mark
@@ -152,3 +182,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             500, "internal_error", f"internal error; quote request id {request_id} to support"
         )
         return _responder_for(request)(request, internal)
+
+
+@web.middleware
+async def signed_body_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    scheme_name = getattr(request.match_info.handler, "__signed_body_scheme__", None)
+    if scheme_name is not None:
+        scheme = request.app[SIGNED_BODY_SCHEMES][scheme_name]
+        body = await read_body(request, scheme.max_body_bytes)
+        request[VERIFIED_BODY] = scheme.verify(request, body)
+    return await handler(request)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import warnings
 
+import jwt
 from aiohttp import web
 
 from service.app import create_app
@@ -60,6 +62,13 @@ def run(settings: Settings) -> None:
             "development credentials in use; never use --dev in production",
             made_up=list(settings.made_up),
         )
+    livekit = settings.livekit
+    for key in livekit.short_secret_keys:
+        if not {"LIVEKIT_API_SECRET"} <= set(settings.made_up):
+            # LiveKit server warns the same way; OpenVidu's local `secret` is 6 characters.
+            log.warning("LiveKit API secret is shorter than 32 characters", api_key=key)
+    # PyJWT warns on every short HMAC key; the line above says it once, at start-up.
+    warnings.filterwarnings("ignore", category=jwt.InsecureKeyLengthWarning)
     agora = settings.agora
     log.info(
         "starting",
@@ -68,5 +77,8 @@ def run(settings: Settings) -> None:
         agora="enabled" if agora.credentials else "disabled: set AGORA_APP_ID and certificate",
         agora_token_version=agora.token_version,
         agora_token_expire=agora.token_expire,
+        livekit="enabled" if livekit.enabled else "disabled: set LIVEKIT_API_KEY and secret",
+        livekit_keys=sorted(livekit.keys),
+        livekit_signing_key=livekit.signing_key,
     )
     asyncio.run(serve(settings))

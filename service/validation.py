@@ -42,19 +42,23 @@ def parse_json(raw: bytes) -> Any:
         raise ApiError(400, "malformed_json", "request body is not valid JSON") from None
 
 
-async def read_body(request: web.Request) -> bytes:
-    """The raw body, bounded in size and in the time a client may take to send it."""
-    limit = request.app[BODY_LIMIT]
+async def read_body(request: web.Request, limit: int | None = None) -> bytes:
+    """The raw body, bounded in size (by default MAX_BODY_BYTES) and in the time a client
+    may take to send it."""
+    limit = request.app[BODY_LIMIT] if limit is None else limit
+    too_large = ApiError(413, "body_too_large", f"request body must be at most {limit} bytes")
     if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, "body_too_large", f"request body must be at most {limit} bytes")
+        raise too_large
     try:
-        return await asyncio.wait_for(request.read(), timeout=request.app[BODY_TIMEOUT])
+        body = await asyncio.wait_for(request.read(), timeout=request.app[BODY_TIMEOUT])
     except web.HTTPRequestEntityTooLarge:
-        raise ApiError(
-            413, "body_too_large", f"request body must be at most {limit} bytes"
-        ) from None
+        raise too_large from None
     except TimeoutError:
         raise ApiError(408, "body_timeout", "request body was not received in time") from None
+    # The application accepts the largest limit of any route; this route's may be smaller.
+    if len(body) > limit:
+        raise too_large
+    return body
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
@@ -104,6 +108,10 @@ class Fields:
         if value is None and required:
             raise ApiError.invalid_field(name, "is required")
         return value
+
+    def value(self, name: str) -> Any:
+        """The raw JSON value, for fields whose type the caller checks."""
+        return self._body.get(name)
 
     def integer_or_object(self, name: str) -> int | dict[str, Any] | None:
         value = self._get(name, False)

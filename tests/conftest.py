@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient
 
 from service.agora.tokens import AgoraCredentials
 from service.app import create_app
-from service.config import AgoraSettings, Settings
+from service.config import AgoraSettings, LiveKitSettings, Settings
 
 TESTS = Path(__file__).parent
 ORACLE_DIR = TESTS / "oracle"
@@ -38,8 +38,26 @@ def agora_settings(**overrides: Any) -> AgoraSettings:
     return replace(base, **overrides)
 
 
+# A LiveKit deployment with two keys, as during a key rotation; tokens are signed with
+# the first. The second secret is as short as OpenVidu's local `secret`.
+LIVEKIT_KEY = "APIrotationNew"
+LIVEKIT_SECRET = "s3cr3t-new-0123456789abcdefghijklmnop"
+LIVEKIT_OLD_KEY = "devkey"
+LIVEKIT_OLD_SECRET = "secret"
+LIVEKIT_URL = "wss://livekit.example.com"
+
+
+def livekit_settings(**overrides: Any) -> LiveKitSettings:
+    base = LiveKitSettings(
+        keys={LIVEKIT_KEY: LIVEKIT_SECRET, LIVEKIT_OLD_KEY: LIVEKIT_OLD_SECRET},
+        signing_key=LIVEKIT_KEY,
+        url=LIVEKIT_URL,
+    )
+    return replace(base, **overrides)
+
+
 def make_settings(**overrides: Any) -> Settings:
-    return replace(Settings(agora=agora_settings()), **overrides)
+    return replace(Settings(agora=agora_settings(), livekit=livekit_settings()), **overrides)
 
 
 Client = TestClient[web.Request, web.Application]

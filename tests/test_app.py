@@ -24,12 +24,16 @@ async def test_healthz_says_the_process_is_alive(client: Client) -> None:
 async def test_readyz_says_ready_and_which_platforms_are_enabled(client: Client) -> None:
     response = await client.get("/readyz")
     assert response.status == 200
-    assert await response.json() == {"status": "ready", "platforms": {"agora": "enabled"}}
+    assert await response.json() == {
+        "status": "ready",
+        "platforms": {"agora": "enabled", "livekit": "enabled"},
+    }
 
 
 async def test_readyz_reports_a_disabled_platform(make_client: MakeClient) -> None:
     client = await make_client(make_settings(agora=AgoraSettings()))
-    assert (await (await client.get("/readyz")).json())["platforms"] == {"agora": "disabled"}
+    platforms = (await (await client.get("/readyz")).json())["platforms"]
+    assert platforms["agora"] == "disabled"
 
 
 async def test_unknown_route_is_a_json_404(client: Client) -> None:

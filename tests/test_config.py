@@ -42,12 +42,18 @@ def test_dev_binds_loopback_and_fills_missing_credentials_saying_which() -> None
     assert settings.agora.credentials is not None
     assert settings.agora.credentials.app_id == DEV_AGORA_APP_ID
     assert settings.agora.credentials.certificate == DEV_AGORA_APP_CERTIFICATE
-    assert settings.made_up == ("AGORA_APP_ID", "AGORA_APP_CERTIFICATE")
+    assert settings.made_up == (
+        "AGORA_APP_ID",
+        "AGORA_APP_CERTIFICATE",
+        "LIVEKIT_API_KEY",
+        "LIVEKIT_API_SECRET",
+        "LIVEKIT_URL",
+    )
 
 
 def test_dev_keeps_credentials_that_are_set() -> None:
     settings = load_settings(CREDENTIALS, dev=True)
-    assert settings.made_up == ()
+    assert "AGORA_APP_ID" not in settings.made_up
     assert settings.agora.credentials is not None
     assert settings.agora.credentials.app_id == APP_ID
 

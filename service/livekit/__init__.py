@@ -1,0 +1,1 @@
+"""LiveKit (and OpenVidu): access tokens, the standard token endpoint, webhooks."""

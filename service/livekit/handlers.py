@@ -1,0 +1,231 @@
+"""HTTP handlers for LiveKit: OpenVidu's /token, the versioned token route, LiveKit's
+standard token endpoint (connection-details), and the webhook receiver."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from service.config import LiveKitSettings
+from service.context import CLOCK, EVENT_SINK, SETTINGS
+from service.errors import ApiError
+from service.livekit.issue import issue_participant_token, signing_key_of
+from service.livekit.tokens import AGENT_DISPATCH_TYPES, ROOM_CONFIG_TYPES, ParticipantGrant
+from service.livekit.webhook import (
+    VerifiedWebhook,
+    WebhookRejected,
+    summarize_event,
+    verify_webhook,
+)
+from service.logs import get_logger
+from service.middlewares import VERIFIED_BODY, error_shape, takes_signed_body
+from service.validation import Fields, json_type, parse_json, read_json_object
+
+log = get_logger("service.livekit")
+
+
+def _enabled_livekit(request: web.Request) -> LiveKitSettings:
+    """LiveKit's settings, or a 503 naming the variables to set, before reading a body."""
+    livekit = request.app[SETTINGS].livekit
+    signing_key_of(livekit)
+    return livekit
+
+
+def _now(request: web.Request) -> int:
+    return int(request.app[CLOCK]())
+
+
+# --- POST /token: OpenVidu's application-server contract, for its unchanged clients ---
+
+OPENVIDU_REQUIRED = "roomName and participantName are required"
+
+
+def _openvidu_error(request: web.Request, error: ApiError) -> web.Response:
+    # OpenVidu's clients read errorMessage from every failure.
+    return web.json_response(
+        {"errorMessage": error.message}, status=error.status, headers=error.headers
+    )
+
+
+@error_shape(_openvidu_error)
+async def openvidu_token(request: web.Request) -> web.Response:
+    livekit = _enabled_livekit(request)
+    body = await read_json_object(request)
+    room, participant = body.get("roomName"), body.get("participantName")
+    if not (isinstance(room, str) and room and isinstance(participant, str) and participant):
+        raise ApiError(400, "invalid_field", OPENVIDU_REQUIRED)
+    grant = ParticipantGrant(
+        identity=participant, name=participant, video={"roomJoin": True, "room": room}
+    )
+    issued = issue_participant_token(livekit, grant, ttl=None, issued_at=_now(request))
+    return web.json_response({"token": issued["token"]})
+
+
+# --- POST /v1/livekit/token ---
+
+_TOKEN_FIELDS = (
+    "room",
+    "identity",
+    "name",
+    "metadata",
+    "attributes",
+    "ttl",
+    "kind",
+    "video",
+    "roomConfig",
+)
+
+
+def _object(fields: Fields, name: str) -> dict[str, Any]:
+    value = fields.value(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ApiError.invalid_field(name, f"must be an object, got {json_type(value)}")
+    return value
+
+
+def _video_grant(room: str | None, video: dict[str, Any]) -> dict[str, Any]:
+    """`room` is the short way to say {"roomJoin": true, "room": room}."""
+    if room is None:
+        if not video:
+            raise ApiError.invalid_field("room", "is required (or give a video grant)")
+        return video
+    if video.get("room", room) != room:
+        raise ApiError.invalid_field("video.room", "differs from room")
+    return {"roomJoin": True, **video, "room": room}
+
+
+async def livekit_token(request: web.Request) -> web.Response:
+    livekit = _enabled_livekit(request)
+    fields = Fields(await read_json_object(request), allowed=_TOKEN_FIELDS)
+    grant = ParticipantGrant(
+        identity=fields.string("identity") or "",
+        name=fields.string("name", required=False) or "",
+        metadata=fields.string("metadata", required=False) or "",
+        attributes=_object(fields, "attributes"),
+        kind=fields.string("kind", required=False) or "",
+        video=_video_grant(fields.string("room", required=False), _object(fields, "video")),
+        room_config=_object(fields, "roomConfig"),
+    )
+    ttl = fields.integer("ttl", required=False)
+    issued = issue_participant_token(livekit, grant, ttl=ttl, issued_at=_now(request))
+    return web.json_response(issued)
+
+
+# --- POST /v1/livekit/connection-details: LiveKit's standard token endpoint ---
+
+_CONNECTION_FIELDS = (
+    "room_name",
+    "participant_name",
+    "participant_identity",
+    "participant_metadata",
+    "participant_attributes",
+    "room_config",
+)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name)
+
+
+_ROOM_CONFIG_BY_SNAKE = {_snake(name): name for name in ROOM_CONFIG_TYPES}
+_AGENT_BY_SNAKE = {_snake(name): name for name in AGENT_DISPATCH_TYPES}
+
+
+def _camel_keys(value: Mapping[str, Any], names: Mapping[str, str], where: str) -> dict[str, Any]:
+    converted: dict[str, Any] = {}
+    for key, item in value.items():
+        if key not in names:
+            raise ApiError.invalid_field(f"{where}.{key}", "is not a field LiveKit defines here")
+        converted[names[key]] = item
+    return converted
+
+
+def _room_config_from_snake(config: dict[str, Any]) -> dict[str, Any]:
+    """LiveKit's clients send room_config in protobuf field names; tokens carry protojson."""
+    converted = _camel_keys(config, _ROOM_CONFIG_BY_SNAKE, "room_config")
+    agents = converted.get("agents")
+    if isinstance(agents, list):
+        converted["agents"] = [
+            _camel_keys(agent, _AGENT_BY_SNAKE, f"room_config.agents[{i}]")
+            if isinstance(agent, dict)
+            else agent
+            for i, agent in enumerate(agents)
+        ]
+    return converted
+
+
+async def connection_details(request: web.Request) -> web.Response:
+    livekit = _enabled_livekit(request)
+    if livekit.url is None:
+        raise ApiError(
+            503,
+            "platform_disabled",
+            "LIVEKIT_URL is not set: clients need the server's ws(s):// address",
+        )
+    fields = Fields(await read_json_object(request), allowed=_CONNECTION_FIELDS)
+    # Every field is optional in LiveKit's contract: make up what is missing.
+    room = fields.string("room_name", required=False) or f"room-{secrets.token_hex(4)}"
+    identity = (
+        fields.string("participant_identity", required=False)
+        or f"participant-{secrets.token_hex(4)}"
+    )
+    name = fields.string("participant_name", required=False) or ""
+    grant = ParticipantGrant(
+        identity=identity,
+        name=name,
+        metadata=fields.string("participant_metadata", required=False) or "",
+        attributes=_object(fields, "participant_attributes"),
+        video={"roomJoin": True, "room": room},
+        room_config=_room_config_from_snake(_object(fields, "room_config")),
+    )
+    issued = issue_participant_token(livekit, grant, ttl=None, issued_at=_now(request))
+    answer = {
+        "server_url": livekit.url,
+        "participant_token": issued["token"],
+        "participant_name": name or identity,
+        "room_name": room,
+    }
+    return web.json_response(answer, status=201)
+
+
+# --- POST /livekit/webhook ---
+
+
+def verify_livekit_body(request: web.Request, body: bytes) -> VerifiedWebhook:
+    """The "livekit" signed-body scheme: LiveKit server's webhook signature."""
+    livekit = _enabled_livekit(request)
+    try:
+        return verify_webhook(
+            body, request.headers.get("Authorization"), livekit.keys, now=request.app[CLOCK]()
+        )
+    except WebhookRejected as rejected:
+        # Only 5xx makes LiveKit retry; a bad signature must not.
+        code = "missing_signature" if rejected.status == 400 else "invalid_signature"
+        raise ApiError(rejected.status, code, rejected.message) from None
+
+
+@takes_signed_body("livekit")
+async def livekit_webhook(request: web.Request) -> web.Response:
+    verified: VerifiedWebhook = request[VERIFIED_BODY]
+    event = parse_json(verified.body)
+    if not isinstance(event, dict) or not isinstance(event.get("event"), str):
+        raise ApiError(400, "malformed_event", "webhook body is not a LiveKit event")
+    # LiveKit stamps every event with an id; fall back to the body's digest if absent.
+    event_id = event.get("id")
+    if not isinstance(event_id, str) or not event_id:
+        event_id = "sha256:" + hashlib.sha256(verified.body).hexdigest()
+    is_new = await request.app[EVENT_SINK].accept("livekit", event_id, event)
+    log.info(
+        "livekit webhook",
+        **summarize_event(event),
+        duplicate=not is_new,
+        api_key=verified.api_key,
+    )
+    return web.json_response({"status": "received" if is_new else "duplicate", "id": event_id})

@@ -1,0 +1,243 @@
+"""LiveKit access tokens: HS256 JWTs whose claims follow livekit/protocol's ClaimGrants.
+
+Pure: the issue time is an argument and nothing is read from the environment. The grant
+checks mirror what LiveKit server enforces when a client connects (identity, room and
+size limits), so a token we mint is never one the server will refuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+
+ALGORITHM = "HS256"
+
+# LiveKit server's default limits, in bytes (pkg/config/config.go).
+MAX_IDENTITY_BYTES = 256
+MAX_NAME_BYTES = 256
+MAX_ROOM_BYTES = 256
+MAX_METADATA_BYTES = 512 * 1024
+MAX_ATTRIBUTES_BYTES = 64 * 1024
+
+# The video grant, by JSON name: what type each field takes.
+VIDEO_GRANT_TYPES: dict[str, type] = {
+    "roomCreate": bool,
+    "roomList": bool,
+    "roomRecord": bool,
+    "roomAdmin": bool,
+    "roomJoin": bool,
+    "room": str,
+    "canPublish": bool,
+    "canSubscribe": bool,
+    "canPublishData": bool,
+    "canPublishSources": list,
+    "canUpdateOwnMetadata": bool,
+    "ingressAdmin": bool,
+    "hidden": bool,
+    "recorder": bool,
+    "agent": bool,
+    "canSubscribeMetrics": bool,
+    "canManageAgentSession": bool,
+    "destinationRoom": str,
+}
+# Grants for servers and operators, not for participants' own clients.
+ADMIN_VIDEO_GRANTS = frozenset(
+    {
+        "roomCreate",
+        "roomList",
+        "roomRecord",
+        "roomAdmin",
+        "ingressAdmin",
+        "hidden",
+        "recorder",
+        "agent",
+        "canManageAgentSession",
+        "destinationRoom",
+    }
+)
+TRACK_SOURCES = frozenset({"camera", "microphone", "screen_share", "screen_share_audio"})
+PARTICIPANT_KINDS = frozenset(
+    {"standard", "ingress", "egress", "sip", "agent", "connector", "bridge"}
+)
+
+# RoomConfiguration (protojson names) as a token's roomConfig may carry it. Egress is left
+# out on purpose: it holds storage credentials that must never sit in a client's token.
+ROOM_CONFIG_TYPES: dict[str, type] = {
+    "name": str,
+    "emptyTimeout": int,
+    "departureTimeout": int,
+    "maxParticipants": int,
+    "metadata": str,
+    "minPlayoutDelay": int,
+    "maxPlayoutDelay": int,
+    "syncStreams": bool,
+    "agents": list,
+    "tags": dict,
+}
+AGENT_DISPATCH_TYPES: dict[str, type] = {
+    "agentName": str,
+    "metadata": str,
+    "deployment": str,
+    "attributes": dict,
+}
+
+
+class GrantError(ValueError):
+    """A claim LiveKit would refuse, or we will not put in a token; `field` names it.
+    `forbidden` marks a server-only grant that configuration has not allowed."""
+
+    def __init__(self, field: str, message: str, *, forbidden: bool = False) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+        self.forbidden = forbidden
+
+
+@dataclass(frozen=True)
+class ParticipantGrant:
+    """What a token says about its holder. Empty values are left out of the token."""
+
+    identity: str
+    video: Mapping[str, Any] = field(default_factory=dict)
+    name: str = ""
+    metadata: str = ""
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    kind: str = ""
+    room_config: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _size(value: str) -> int:
+    return len(value.encode("utf-8"))
+
+
+def _check_type(field_name: str, value: Any, expected: type) -> None:
+    if expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    else:
+        ok = isinstance(value, expected)
+    if not ok:
+        kinds = {bool: "true or false", str: "a string", int: "a whole number", list: "a list"}
+        raise GrantError(field_name, f"must be {kinds.get(expected, 'an object')}")
+
+
+def _check_string_map(field_name: str, values: Any) -> None:
+    if not isinstance(values, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in values.items()
+    ):
+        raise GrantError(field_name, "must be an object of string values")
+
+
+def check_video_grant(video: Mapping[str, Any], *, allow_admin: bool) -> None:
+    for name, value in video.items():
+        if name not in VIDEO_GRANT_TYPES:
+            raise GrantError(f"video.{name}", "is not a LiveKit video grant")
+        _check_type(f"video.{name}", value, VIDEO_GRANT_TYPES[name])
+        if name in ADMIN_VIDEO_GRANTS and value and not allow_admin:
+            raise GrantError(
+                f"video.{name}",
+                "is a server grant; set LIVEKIT_ALLOW_ADMIN_GRANTS=true to issue it",
+                forbidden=True,
+            )
+    sources = video.get("canPublishSources", [])
+    for source in sources:
+        if source not in TRACK_SOURCES:
+            raise GrantError(
+                "video.canPublishSources",
+                f"{source!r} is not one of {', '.join(sorted(TRACK_SOURCES))}",
+            )
+    for name in ("room", "destinationRoom"):
+        if _size(video.get(name, "")) > MAX_ROOM_BYTES:
+            raise GrantError(f"video.{name}", f"must be at most {MAX_ROOM_BYTES} bytes")
+
+
+def check_room_config(config: Mapping[str, Any]) -> None:
+    for name, value in config.items():
+        if name == "egress":
+            raise GrantError(
+                "roomConfig.egress",
+                "is not allowed: egress settings carry storage credentials, which must "
+                "never travel in a participant's token",
+            )
+        if name not in ROOM_CONFIG_TYPES:
+            raise GrantError(f"roomConfig.{name}", "is not a RoomConfiguration field")
+        _check_type(f"roomConfig.{name}", value, ROOM_CONFIG_TYPES[name])
+    if "tags" in config:
+        _check_string_map("roomConfig.tags", config["tags"])
+    for index, agent in enumerate(config.get("agents", [])):
+        where = f"roomConfig.agents[{index}]"
+        if not isinstance(agent, Mapping):
+            raise GrantError(where, "must be an object")
+        for name, value in agent.items():
+            if name not in AGENT_DISPATCH_TYPES:
+                raise GrantError(f"{where}.{name}", "is not an agent dispatch field")
+            _check_type(f"{where}.{name}", value, AGENT_DISPATCH_TYPES[name])
+        if "attributes" in agent:
+            _check_string_map(f"{where}.attributes", agent["attributes"])
+
+
+def check_participant(grant: ParticipantGrant, *, allow_admin: bool) -> None:
+    """LiveKit's own rules for a participant token, checked before it is signed."""
+    if not grant.identity:
+        raise GrantError("identity", "must not be empty")
+    if _size(grant.identity) > MAX_IDENTITY_BYTES:
+        raise GrantError("identity", f"must be at most {MAX_IDENTITY_BYTES} bytes")
+    if _size(grant.name) > MAX_NAME_BYTES:
+        raise GrantError("name", f"must be at most {MAX_NAME_BYTES} bytes")
+    if _size(grant.metadata) > MAX_METADATA_BYTES:
+        raise GrantError("metadata", f"must be at most {MAX_METADATA_BYTES} bytes")
+    _check_string_map("attributes", grant.attributes)
+    attributes_size = sum(_size(k) + _size(v) for k, v in grant.attributes.items())
+    if attributes_size > MAX_ATTRIBUTES_BYTES:
+        raise GrantError("attributes", f"must be at most {MAX_ATTRIBUTES_BYTES} bytes in all")
+    if grant.kind and grant.kind not in PARTICIPANT_KINDS:
+        raise GrantError("kind", f"must be one of {', '.join(sorted(PARTICIPANT_KINDS))}")
+    if grant.kind not in ("", "standard") and not allow_admin:
+        raise GrantError(
+            "kind",
+            "is a server participant kind; set LIVEKIT_ALLOW_ADMIN_GRANTS=true",
+            forbidden=True,
+        )
+    check_video_grant(grant.video, allow_admin=allow_admin)
+    if grant.video.get("roomJoin") and not grant.video.get("room"):
+        # With an empty room, LiveKit lets the URL pick any room.
+        raise GrantError("room", "is required for a token that joins a room")
+    check_room_config(grant.room_config)
+
+
+def participant_claims(grant: ParticipantGrant) -> dict[str, Any]:
+    """The LiveKit claims of a token (everything but iss, sub, nbf, exp)."""
+    claims: dict[str, Any] = {}
+    if grant.name:
+        claims["name"] = grant.name
+    if grant.kind:
+        claims["kind"] = grant.kind
+    if grant.video:
+        claims["video"] = dict(grant.video)
+    if grant.metadata:
+        claims["metadata"] = grant.metadata
+    if grant.attributes:
+        claims["attributes"] = dict(grant.attributes)
+    if grant.room_config:
+        claims["roomConfig"] = dict(grant.room_config)
+    return claims
+
+
+def build_token(
+    api_key: str,
+    api_secret: str,
+    *,
+    claims: Mapping[str, Any],
+    issued_at: int,
+    ttl: int,
+    identity: str = "",
+) -> str:
+    """Sign claims as LiveKit's SDKs do: iss = API key, sub = identity, nbf = now (LiveKit
+    Cloud revokes by nbf), exp = now + ttl."""
+    payload: dict[str, Any] = {"iss": api_key}
+    if identity:
+        payload["sub"] = identity
+    payload.update({"nbf": issued_at, "exp": issued_at + ttl, **claims})
+    return jwt.encode(payload, api_secret, algorithm=ALGORITHM)
