@@ -96,14 +96,15 @@ def verify_webhook(
 
 
 def summarize_event(event: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields worth one log line: event, id, room, participant identity, track."""
+    """The fields worth one log line: event type, id, room, participant identity, track.
+    ("event" itself is the log line's own message in structlog.)"""
 
     def nested(name: str, key: str) -> Any:
         value = event.get(name)
         return value.get(key) if isinstance(value, Mapping) else None
 
     return {
-        "event": event.get("event"),
+        "event_type": event.get("event"),
         "event_id": event.get("id"),
         "room": nested("room", "name"),
         "participant": nested("participant", "identity"),
