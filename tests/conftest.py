@@ -117,10 +117,27 @@ class Oracle:
 
 
 @pytest.fixture(scope="session")
-def oracle() -> Oracle:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed: the official agora-token checks need it")
+def node() -> str:
+    found = shutil.which("node")
+    if found is None:
+        pytest.skip("node is not installed: the JavaScript clients and checks need it")
+    return found
+
+
+def run_node_client(node: str, script: str, *args: str) -> Any:
+    """Run a client script from tests/clients and return the JSON it prints."""
+    done = subprocess.run(
+        [node, str(TESTS / "clients" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="session")
+def oracle(node: str) -> Oracle:
     if not (ORACLE_DIR / "node_modules" / "agora-token").is_dir():
         pytest.skip("agora-token is not installed: run `npm ci --prefix tests/oracle`")
     return Oracle(node)

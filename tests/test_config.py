@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from service.config import (
@@ -123,3 +125,94 @@ def test_allowed_origins_are_a_comma_list() -> None:
 
 def test_legacy_tokens_are_chosen_by_agora_token_version() -> None:
     assert load_settings({"AGORA_TOKEN_VERSION": "006"}).agora.token_version == "006"
+
+
+# --- LiveKit ---
+
+
+def test_livekit_is_disabled_without_keys() -> None:
+    livekit = load_settings({}).livekit
+    assert not livekit.enabled
+    assert livekit.token_ttl == 6 * 3600
+
+
+def test_livekit_api_key_and_secret() -> None:
+    livekit = load_settings({"LIVEKIT_API_KEY": "devkey", "LIVEKIT_API_SECRET": "secret"}).livekit
+    assert (livekit.signing_key, dict(livekit.keys)) == ("devkey", {"devkey": "secret"})
+
+
+def test_livekit_keys_as_livekit_server_reads_them() -> None:
+    livekit = load_settings({"LIVEKIT_KEYS": "APIold: s3cret-old\nAPInew: s3cret-new"}).livekit
+    assert dict(livekit.keys) == {"APIold": "s3cret-old", "APInew": "s3cret-new"}
+    assert livekit.signing_key == "APIold"
+
+
+def test_livekit_keys_as_a_yaml_flow_map() -> None:
+    livekit = load_settings({"LIVEKIT_KEYS": "{k1: s1, k2: 's2'}"}).livekit
+    assert dict(livekit.keys) == {"k1": "s1", "k2": "s2"}
+
+
+def test_livekit_api_key_picks_the_signing_key_among_several() -> None:
+    environ = {"LIVEKIT_KEYS": "k1: s1\nk2: s2", "LIVEKIT_API_KEY": "k2"}
+    assert load_settings(environ).livekit.signing_key == "k2"
+
+
+def test_livekit_api_key_and_secret_are_added_to_the_list() -> None:
+    environ = {"LIVEKIT_KEYS": "k1: s1", "LIVEKIT_API_KEY": "k2", "LIVEKIT_API_SECRET": "s2"}
+    livekit = load_settings(environ).livekit
+    assert dict(livekit.keys) == {"k1": "s1", "k2": "s2"}
+    assert livekit.signing_key == "k2"
+
+
+def test_livekit_key_file_replaces_livekit_keys(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys.yaml"
+    key_file.write_text("# rotated 2026-11\nfilekey: filesecret\n")
+    environ = {"LIVEKIT_KEY_FILE": str(key_file), "LIVEKIT_KEYS": "k1: s1"}
+    assert dict(load_settings(environ).livekit.keys) == {"filekey": "filesecret"}
+
+
+def test_livekit_secrets_never_appear_in_the_settings_repr() -> None:
+    assert "s3cret" not in repr(load_settings({"LIVEKIT_KEYS": "k1: s3cret-value"}))
+
+
+def test_short_livekit_secrets_are_accepted_and_reported() -> None:
+    livekit = load_settings({"LIVEKIT_KEYS": "devkey: secret\nlong: " + "x" * 32}).livekit
+    assert livekit.short_secret_keys == ("devkey",)
+
+
+def test_dev_uses_livekits_own_development_pair_and_url() -> None:
+    livekit = load_settings({}, dev=True).livekit
+    assert dict(livekit.keys) == {"devkey": "secret"}
+    assert livekit.url == "ws://localhost:7880"
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"LIVEKIT_KEYS": "k1:s1"}, "LIVEKIT_KEYS"),
+        ({"LIVEKIT_KEYS": "k1 s1"}, "LIVEKIT_KEYS"),
+        ({"LIVEKIT_KEYS": "   "}, None),
+        ({"LIVEKIT_KEYS": "# only a comment"}, "LIVEKIT_KEYS"),
+        ({"LIVEKIT_API_SECRET": "s"}, "LIVEKIT_API_KEY"),
+        ({"LIVEKIT_API_KEY": "k"}, "LIVEKIT_API_SECRET"),
+        (
+            {"LIVEKIT_KEYS": "k: s1", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s2"},
+            "LIVEKIT_API_SECRET",
+        ),
+        ({"LIVEKIT_KEY_FILE": "/nonexistent/keys.yaml"}, "LIVEKIT_KEY_FILE"),
+        ({"LIVEKIT_URL": "livekit.example.com"}, "LIVEKIT_URL"),
+        ({"LIVEKIT_TOKEN_TTL": "60"}, "LIVEKIT_TOKEN_TTL"),
+        ({"LIVEKIT_TOKEN_TTL": "7200", "LIVEKIT_TOKEN_MAX_TTL": "3600"}, "LIVEKIT_TOKEN_TTL"),
+        ({"LIVEKIT_ALLOW_ADMIN_GRANTS": "sure"}, "LIVEKIT_ALLOW_ADMIN_GRANTS"),
+    ],
+)
+def test_a_bad_livekit_value_names_its_variable_without_the_secret(
+    environ: dict[str, str], variable: str | None
+) -> None:
+    if variable is None:  # blank means unset
+        assert not load_settings(environ).livekit.enabled
+        return
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environ)
+    assert str(raised.value).startswith(f"{variable}:")
+    assert "s1" not in str(raised.value) and "s2" not in str(raised.value)
