@@ -113,19 +113,6 @@ async def test_openvidu_token_over_livekits_limits_is_400(lk: Client) -> None:
     assert "256 bytes" in body["errorMessage"]
 
 
-async def test_openvidu_client_preflight_succeeds(lk: Client) -> None:
-    response = await lk.options(
-        "/token",
-        headers={
-            "Origin": "http://localhost:5080",
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type",
-        },
-    )
-    assert response.status == 200
-    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:5080"
-
-
 async def test_disabled_livekit_is_503_naming_the_variables(make_client: MakeClient) -> None:
     client = await make_client(make_settings(livekit=LiveKitSettings()))
     status, body = await _post(client, "/token", {"roomName": "r", "participantName": "a"})
@@ -417,3 +404,17 @@ async def test_webhooks_with_livekit_disabled_are_503_so_livekit_retries(
     body = participant_joined()
     status, _ = await _deliver(client, body, sign_webhook(body, LIVEKIT_KEY, LIVEKIT_SECRET))
     assert status == 503
+
+
+@pytest.mark.parametrize("path", ["/token", "/v1/livekit/token", ENDPOINT])
+async def test_a_browser_preflight_to_each_token_route_succeeds(lk: Client, path: str) -> None:
+    response = await lk.options(
+        path,
+        headers={
+            "Origin": "http://localhost:5173",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+    assert response.status == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
