@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import AsyncIterator, Callable
 
+import aiohttp
 import aiohttp_cors
 from aiohttp import web
 
 from service.agora import handlers as agora
 from service.agora.accesstoken2 import SALT_MAX, SALT_MIN
 from service.config import Settings
-from service.context import CLOCK, EVENT_SINK, LIFECYCLE, SALT, SETTINGS, Lifecycle
+from service.context import (
+    CLOCK,
+    EVENT_SINK,
+    LIFECYCLE,
+    SALT,
+    SETTINGS,
+    TOKEN_IDS,
+    VIDEOSDK_API,
+    Lifecycle,
+)
 from service.events import RecentEvents
 from service.livekit import handlers as livekit
 from service.middlewares import (
@@ -25,6 +36,8 @@ from service.middlewares import (
     signed_body_middleware,
 )
 from service.validation import BODY_LIMIT, BODY_TIMEOUT
+from service.videosdk import handlers as videosdk
+from service.videosdk.api import VideoSdkApi
 
 # Routes that answer CORS themselves, byte for byte as the sample their clients expect.
 SELF_CORS_PATHS = frozenset({"/fetch_rtc_token"})
@@ -46,6 +59,7 @@ async def readyz(request: web.Request) -> web.Response:
     platforms = {
         "agora": "enabled" if settings.agora.credentials else "disabled",
         "livekit": "enabled" if settings.livekit.enabled else "disabled",
+        "videosdk": "enabled" if settings.videosdk.enabled else "disabled",
     }
     return web.json_response({"status": "ready", "platforms": platforms})
 
@@ -66,6 +80,14 @@ def _add_cors(app: web.Application, settings: Settings) -> None:
             cors.add(route)
 
 
+async def _videosdk_client(app: web.Application) -> AsyncIterator[None]:
+    """One pooled HTTP session to VideoSDK for the application's lifetime."""
+    videosdk = app[SETTINGS].videosdk
+    async with aiohttp.ClientSession() as session:
+        app[VIDEOSDK_API] = VideoSdkApi(session, videosdk.endpoint, videosdk.timeout)
+        yield
+
+
 async def _mark_ready(app: web.Application) -> None:
     app[LIFECYCLE].ready = True
 
@@ -79,6 +101,7 @@ def create_app(
     *,
     clock: Callable[[], float] = time.time,
     salt: Callable[[], int] = random_salt,
+    token_ids: Callable[[], str] = lambda: uuid.uuid4().hex,
 ) -> web.Application:
     app = web.Application(
         middlewares=[
@@ -93,6 +116,7 @@ def create_app(
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[SALT] = salt
+    app[TOKEN_IDS] = token_ids
     app[LIFECYCLE] = Lifecycle()
     app[BODY_LIMIT] = settings.max_body_bytes
     app[BODY_TIMEOUT] = settings.body_timeout
@@ -113,8 +137,15 @@ def create_app(
     app.router.add_post("/v1/livekit/connection-details", livekit.connection_details)
     app.router.add_post("/token", livekit.openvidu_token)
     app.router.add_post("/livekit/webhook", livekit.livekit_webhook)
+    app.router.add_get("/get-token", videosdk.get_token)
+    app.router.add_post("/v1/videosdk/token", videosdk.videosdk_token)
+    # The Node example serves /create-meeting/ (Express matches both); so do we.
+    app.router.add_post("/create-meeting", videosdk.create_meeting)
+    app.router.add_post("/create-meeting/", videosdk.create_meeting)
+    app.router.add_post("/validate-meeting/{meetingId}", videosdk.validate_meeting)
     _add_cors(app, settings)
 
+    app.cleanup_ctx.append(_videosdk_client)
     app.on_startup.append(_mark_ready)
     app.on_shutdown.append(_mark_draining)
     return app

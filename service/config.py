@@ -32,6 +32,10 @@ DEV_LIVEKIT_URL = "ws://localhost:7880"
 LIVEKIT_MIN_SECRET_LENGTH = 32  # LiveKit server warns below this; .NET refuses
 LIVEKIT_DEFAULT_TTL = 6 * 3600  # as every LiveKit SDK and OpenVidu's tutorials
 
+DEV_VIDEOSDK_API_KEY = "00000000-0000-4000-8000-000000000dev"
+DEV_VIDEOSDK_SECRET = "development-only-videosdk-secret-0000000000"  # noqa: S105 - dev only
+VIDEOSDK_DEFAULT_ENDPOINT = "https://api.videosdk.live"
+
 
 class ConfigError(Exception):
     """One configuration value is wrong; str() is a one-line message for the operator."""
@@ -69,6 +73,23 @@ class LiveKitSettings:
 
 
 @dataclass(frozen=True)
+class VideoSdkSettings:
+    api_key: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    # The API's origin, without /v2: paths carry their own /v2/... as the server SDK does.
+    endpoint: str = VIDEOSDK_DEFAULT_ENDPOINT
+    token_ttl: int = 3600
+    max_token_ttl: int = 86_400
+    # Lifetime of the crawler tokens the server mints for its own REST calls.
+    server_token_ttl: int = 120
+    timeout: float = 10.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.api_key is not None and self.secret is not None
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "0.0.0.0"
     port: int = DEFAULT_PORT
@@ -81,6 +102,7 @@ class Settings:
     shutdown_timeout: float = 30.0
     agora: AgoraSettings = field(default_factory=AgoraSettings)
     livekit: LiveKitSettings = field(default_factory=LiveKitSettings)
+    videosdk: VideoSdkSettings = field(default_factory=VideoSdkSettings)
     # Variables --dev filled with development values, to tell the operator.
     made_up: tuple[str, ...] = ()
 
@@ -271,6 +293,34 @@ def _livekit_settings(env: _Env, dev: bool, made_up: list[str]) -> LiveKitSettin
     )
 
 
+def _videosdk_settings(env: _Env, dev: bool, made_up: list[str]) -> VideoSdkSettings:
+    api_key = env.text("VIDEOSDK_API_KEY")
+    secret = env.text("VIDEOSDK_SECRET_KEY") or env.text("VIDEOSDK_SECRET")
+    if api_key is None and secret is None and dev:
+        api_key, secret = DEV_VIDEOSDK_API_KEY, DEV_VIDEOSDK_SECRET
+        made_up.extend(["VIDEOSDK_API_KEY", "VIDEOSDK_SECRET_KEY"])
+    if api_key is not None and secret is None:
+        raise ConfigError("VIDEOSDK_SECRET_KEY: must be set when VIDEOSDK_API_KEY is set")
+    if secret is not None and api_key is None:
+        raise ConfigError("VIDEOSDK_API_KEY: must be set when VIDEOSDK_SECRET_KEY is set")
+    endpoint = (env.text("VIDEOSDK_API_ENDPOINT") or VIDEOSDK_DEFAULT_ENDPOINT).rstrip("/")
+    if not endpoint.startswith(("http://", "https://")):
+        raise ConfigError(f"VIDEOSDK_API_ENDPOINT: must be an http(s):// address, got {endpoint!r}")
+    # The examples' value ends in /v2; the server SDK's does not. Both work.
+    endpoint = endpoint.removesuffix("/v2")
+    max_ttl = env.integer("VIDEOSDK_TOKEN_MAX_TTL", 86_400, minimum=60, maximum=30 * 86_400)
+    return VideoSdkSettings(
+        api_key=api_key,
+        secret=secret,
+        endpoint=endpoint,
+        token_ttl=env.integer(
+            "VIDEOSDK_TOKEN_TTL", min(3600, max_ttl), minimum=60, maximum=max_ttl
+        ),
+        max_token_ttl=max_ttl,
+        timeout=env.number("VIDEOSDK_TIMEOUT", 10.0, minimum=0.1, maximum=300.0),
+    )
+
+
 def _origins(env: _Env) -> tuple[str, ...]:
     raw = env.text("CORS_ALLOW_ORIGINS") or "*"
     origins = tuple(origin.strip() for origin in raw.split(",") if origin.strip())
@@ -296,6 +346,7 @@ def load_settings(
     made_up: list[str] = []
     agora = _agora_settings(env, dev, made_up)
     livekit = _livekit_settings(env, dev, made_up)
+    videosdk = _videosdk_settings(env, dev, made_up)
     if port is None:
         port = env.integer("SERVER_PORT", DEFAULT_PORT, minimum=0, maximum=65535)
     elif not 0 <= port <= 65535:
@@ -316,5 +367,6 @@ def load_settings(
         shutdown_timeout=env.number("SHUTDOWN_TIMEOUT", 30.0, minimum=0.0, maximum=3600.0),
         agora=agora,
         livekit=livekit,
+        videosdk=videosdk,
         made_up=tuple(made_up),
     )

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from service.config import Settings
 from service.events import EventSink
+from service.videosdk.api import VideoSdkApi
 
 
 @dataclass
@@ -45,5 +46,7 @@ SETTINGS = web.AppKey("settings", Settings)
 # Injected so token issue times and salts are deterministic under test.
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 SALT: web.AppKey[Callable[[], int]] = web.AppKey("salt")
+TOKEN_IDS: web.AppKey[Callable[[], str]] = web.AppKey("token_ids")
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 EVENT_SINK = web.AppKey("event_sink", EventSink)
+VIDEOSDK_API = web.AppKey("videosdk_api", VideoSdkApi)

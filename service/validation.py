@@ -61,8 +61,10 @@ async def read_body(request: web.Request, limit: int | None = None) -> bytes:
     return body
 
 
-async def read_json_object(request: web.Request) -> dict[str, Any]:
+async def read_json_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
     raw = await read_body(request)
+    if allow_empty and not raw.strip():
+        return {}
     if not raw.strip():
         raise ApiError(400, "malformed_json", "request body must be a JSON object, got nothing")
     value = parse_json(raw)

@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient
 
 from service.agora.tokens import AgoraCredentials
 from service.app import create_app
-from service.config import AgoraSettings, LiveKitSettings, Settings
+from service.config import AgoraSettings, LiveKitSettings, Settings, VideoSdkSettings
 
 TESTS = Path(__file__).parent
 ORACLE_DIR = TESTS / "oracle"
@@ -56,8 +56,24 @@ def livekit_settings(**overrides: Any) -> LiveKitSettings:
     return replace(base, **overrides)
 
 
+VIDEOSDK_KEY = "1a82606a-6272-43eb-86bc-1b159c5d161b"
+VIDEOSDK_SECRET = "videosdk-test-secret-0123456789abcdef0123"
+# Nothing listens here: tests that reach VideoSDK point the endpoint at their fake API.
+VIDEOSDK_UNREACHABLE = "http://127.0.0.1:9"
+
+
+def videosdk_settings(**overrides: Any) -> VideoSdkSettings:
+    base = VideoSdkSettings(
+        api_key=VIDEOSDK_KEY, secret=VIDEOSDK_SECRET, endpoint=VIDEOSDK_UNREACHABLE
+    )
+    return replace(base, **overrides)
+
+
 def make_settings(**overrides: Any) -> Settings:
-    return replace(Settings(agora=agora_settings(), livekit=livekit_settings()), **overrides)
+    base = Settings(
+        agora=agora_settings(), livekit=livekit_settings(), videosdk=videosdk_settings()
+    )
+    return replace(base, **overrides)
 
 
 Client = TestClient[web.Request, web.Application]

@@ -26,7 +26,7 @@ async def test_readyz_says_ready_and_which_platforms_are_enabled(client: Client)
     assert response.status == 200
     assert await response.json() == {
         "status": "ready",
-        "platforms": {"agora": "enabled", "livekit": "enabled"},
+        "platforms": {"agora": "enabled", "livekit": "enabled", "videosdk": "enabled"},
     }
 
 

@@ -50,6 +50,8 @@ def test_dev_binds_loopback_and_fills_missing_credentials_saying_which() -> None
         "LIVEKIT_API_KEY",
         "LIVEKIT_API_SECRET",
         "LIVEKIT_URL",
+        "VIDEOSDK_API_KEY",
+        "VIDEOSDK_SECRET_KEY",
     )
 
 

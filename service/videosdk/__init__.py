@@ -1,0 +1,1 @@
+"""VideoSDK: tokens, and meetings created and validated through the VideoSDK REST API."""

@@ -1,0 +1,145 @@
+"""HTTP handlers for VideoSDK: the example servers' /get-token, /create-meeting and
+/validate-meeting/{meetingId}, and the versioned /v1/videosdk/token."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+
+from service.config import VideoSdkSettings
+from service.context import CLOCK, SETTINGS, TOKEN_IDS, VIDEOSDK_API
+from service.errors import ApiError
+from service.validation import Fields, json_type, read_json_object
+from service.videosdk.tokens import TokenGrant, TokenRuleError, build_token, server_grant
+
+# The example servers' tokens: may join and moderate (mute others).
+EXAMPLE_PERMISSIONS = ("allow_join", "allow_mod")
+
+
+def _enabled_videosdk(request: web.Request) -> tuple[str, str, VideoSdkSettings]:
+    videosdk = request.app[SETTINGS].videosdk
+    if videosdk.api_key is None or videosdk.secret is None:
+        raise ApiError(
+            503,
+            "platform_disabled",
+            "VideoSDK is not configured: set VIDEOSDK_API_KEY and VIDEOSDK_SECRET_KEY",
+        )
+    return videosdk.api_key, videosdk.secret, videosdk
+
+
+def _issue(request: web.Request, grant: TokenGrant, ttl: int | None) -> dict[str, Any]:
+    api_key, secret, videosdk = _enabled_videosdk(request)
+    if ttl is None:
+        ttl = videosdk.token_ttl
+    elif not 60 <= ttl <= videosdk.max_token_ttl:
+        raise ApiError.invalid_field("ttl", f"must be from 60 to {videosdk.max_token_ttl} seconds")
+    issued_at = int(request.app[CLOCK]())
+    try:
+        token = build_token(
+            api_key, secret, grant, issued_at=issued_at, ttl=ttl, token_id=request.app[TOKEN_IDS]()
+        )
+    except TokenRuleError as error:
+        raise ApiError.invalid_field(error.field, error.message) from None
+    return {
+        "token": token,
+        "issued_at": issued_at,
+        "expires_at": issued_at + ttl,
+        "expires_in": ttl,
+    }
+
+
+async def get_token(request: web.Request) -> web.Response:
+    """GET /get-token[?roomId=&participantId=] (the examples call it peerId)."""
+    query = request.query
+    participant = query.get("participantId")
+    peer = query.get("peerId")
+    if participant is not None and peer is not None and participant != peer:
+        raise ApiError.invalid_field("participantId", "differs from peerId; give one")
+    participant = participant if participant is not None else peer
+    room = query.get("roomId")
+    restricted = room is not None or participant is not None
+    grant = TokenGrant(
+        permissions=EXAMPLE_PERMISSIONS,
+        room_id=room,
+        participant_id=participant,
+        roles=("rtc",) if restricted else None,
+    )
+    return web.json_response({"token": _issue(request, grant, None)["token"]})
+
+
+def _strings(fields: Fields, name: str) -> Sequence[str] | None:
+    value = fields.value(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ApiError.invalid_field(name, f"must be a list of strings, got {json_type(value)}")
+    return tuple(value)
+
+
+async def videosdk_token(request: web.Request) -> web.Response:
+    _enabled_videosdk(request)
+    fields = Fields(
+        await read_json_object(request),
+        allowed=("permissions", "roomId", "participantId", "roles", "ttl"),
+    )
+    grant = TokenGrant(
+        permissions=_strings(fields, "permissions") or ("allow_join",),
+        room_id=fields.string("roomId", required=False),
+        participant_id=fields.string("participantId", required=False),
+        roles=_strings(fields, "roles"),
+    )
+    return web.json_response(_issue(request, grant, fields.integer("ttl", required=False)))
+
+
+async def _optional_body(request: web.Request) -> dict[str, Any]:
+    """The examples' clients may post no body at all."""
+    if not request.can_read_body:
+        return {}
+    return await read_json_object(request, allow_empty=True)
+
+
+def _rest_token(request: web.Request, fields: Fields) -> str:
+    """The client's token if it sent one, as the examples do; else a short-lived crawler
+    token of our own, so clients never need a token that can call server APIs."""
+    token = fields.string("token", required=False)
+    if token:
+        return token
+    videosdk = _enabled_videosdk(request)[2]
+    return str(_issue(request, server_grant(), videosdk.server_token_ttl)["token"])
+
+
+async def create_meeting(request: web.Request) -> web.Response:
+    _enabled_videosdk(request)
+    fields = Fields(
+        await _optional_body(request),
+        allowed=("token", "customRoomId", "webhook", "autoCloseConfig", "region"),
+    )
+    body: dict[str, Any] = {}
+    if (custom := fields.string("customRoomId", required=False)) is not None:
+        body["customRoomId"] = custom
+    for name in ("webhook", "autoCloseConfig"):
+        value = fields.value(name)
+        if value is not None:
+            if not isinstance(value, dict):
+                raise ApiError.invalid_field(name, f"must be an object, got {json_type(value)}")
+            body[name] = value
+    # `region` is accepted for the examples' clients and dropped: VideoSDK discontinued it.
+    fields.string("region", required=False)
+    room = await request.app[VIDEOSDK_API].create_room(_rest_token(request, fields), body)
+    return web.json_response({**room, "meetingId": room["roomId"]})
+
+
+async def validate_meeting(request: web.Request) -> web.Response:
+    _enabled_videosdk(request)
+    meeting_id = request.match_info["meetingId"]
+    if not meeting_id.strip() or len(meeting_id) > 256:
+        raise ApiError.invalid_field("meetingId", "must be 1 to 256 characters")
+    fields = Fields(await _optional_body(request), allowed=("token",))
+    room = await request.app[VIDEOSDK_API].validate_room(_rest_token(request, fields), meeting_id)
+    if room.get("disabled") is True:
+        raise ApiError(
+            410, "meeting_disabled", f"meeting {meeting_id!r} exists but is disabled at VideoSDK"
+        )
+    return web.json_response({**room, "meetingId": room.get("roomId", meeting_id)})
