@@ -89,8 +89,9 @@ def make_client(aiohttp_client: Any) -> MakeClient:
         *,
         clock: Callable[[], float] = lambda: NOW,
         salt: Callable[[], int] = lambda: SALT,
+        token_ids: Callable[[], str] = lambda: "token-id",
     ) -> Client:
-        app = create_app(settings or make_settings(), clock=clock, salt=salt)
+        app = create_app(settings or make_settings(), clock=clock, salt=salt, token_ids=token_ids)
         client: Client = await aiohttp_client(app)
         return client
 

@@ -84,8 +84,10 @@ async def videosdk_token(request: web.Request) -> web.Response:
         await read_json_object(request),
         allowed=("permissions", "roomId", "participantId", "roles", "ttl"),
     )
+    permissions = _strings(fields, "permissions")
     grant = TokenGrant(
-        permissions=_strings(fields, "permissions") or ("allow_join",),
+        # Least privilege unless asked: join, not moderate.
+        permissions=("allow_join",) if permissions is None else permissions,
         room_id=fields.string("roomId", required=False),
         participant_id=fields.string("participantId", required=False),
         roles=_strings(fields, "roles"),
