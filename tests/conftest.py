@@ -3,6 +3,7 @@ public Agora vectors, and Agora's official npm package as an oracle."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -182,14 +183,16 @@ def _wait_until_listening(port: int, process: subprocess.Popen[str]) -> None:
 def environ_without_settings(**extra: str) -> dict[str, str]:
     """This process's environment without any of the service's settings, plus `extra`."""
     environ = {
-        k: v for k, v in os.environ.items() if not k.startswith(("AGORA_", "SERVER_", "LOG_"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AGORA_", "LIVEKIT_", "VIDEOSDK_", "SERVER_", "LOG_"))
     }
     environ.update(extra)
     return environ
 
 
-@pytest.fixture
-def served() -> Iterator[tuple[int, subprocess.Popen[str]]]:
+@contextlib.contextmanager
+def running_service(**environ: str) -> Iterator[tuple[int, subprocess.Popen[str]]]:
     """The real service, started as a user would: `python -m service --dev`."""
     port = _free_port()
     process = subprocess.Popen(
@@ -197,7 +200,7 @@ def served() -> Iterator[tuple[int, subprocess.Popen[str]]]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=environ_without_settings(SHUTDOWN_TIMEOUT="10"),
+        env=environ_without_settings(SHUTDOWN_TIMEOUT="10", **environ),
     )
     try:
         _wait_until_listening(port, process)
@@ -206,3 +209,9 @@ def served() -> Iterator[tuple[int, subprocess.Popen[str]]]:
         if process.poll() is None:
             process.kill()
         process.communicate(timeout=10)
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    with running_service() as running:
+        yield running
