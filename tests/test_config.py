@@ -218,3 +218,49 @@ def test_a_bad_livekit_value_names_its_variable_without_the_secret(
         load_settings(environ)
     assert str(raised.value).startswith(f"{variable}:")
     assert "s1" not in str(raised.value) and "s2" not in str(raised.value)
+
+
+# --- VideoSDK ---
+
+VIDEOSDK = {"VIDEOSDK_API_KEY": "key-1", "VIDEOSDK_SECRET_KEY": "secret-1"}
+
+
+def test_videosdk_is_disabled_without_credentials() -> None:
+    assert not load_settings({}).videosdk.enabled
+
+
+def test_videosdk_credentials_and_the_default_endpoint() -> None:
+    videosdk = load_settings(VIDEOSDK).videosdk
+    assert (videosdk.api_key, videosdk.secret) == ("key-1", "secret-1")
+    assert videosdk.endpoint == "https://api.videosdk.live"
+    assert "secret-1" not in repr(videosdk)
+
+
+def test_videosdk_secret_is_accepted_as_the_server_sdk_names_it() -> None:
+    environ = {"VIDEOSDK_API_KEY": "key-1", "VIDEOSDK_SECRET": "secret-2"}
+    assert load_settings(environ).videosdk.secret == "secret-2"
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["https://api.videosdk.live/v2", "https://api.videosdk.live/v2/", "https://api.videosdk.live/"],
+)
+def test_the_examples_endpoint_with_v2_works_too(endpoint: str) -> None:
+    environ = {**VIDEOSDK, "VIDEOSDK_API_ENDPOINT": endpoint}
+    assert load_settings(environ).videosdk.endpoint == "https://api.videosdk.live"
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"VIDEOSDK_API_KEY": "k"}, "VIDEOSDK_SECRET_KEY"),
+        ({"VIDEOSDK_SECRET_KEY": "s"}, "VIDEOSDK_API_KEY"),
+        ({**VIDEOSDK, "VIDEOSDK_API_ENDPOINT": "api.videosdk.live"}, "VIDEOSDK_API_ENDPOINT"),
+        ({**VIDEOSDK, "VIDEOSDK_TIMEOUT": "0"}, "VIDEOSDK_TIMEOUT"),
+        ({**VIDEOSDK, "VIDEOSDK_TOKEN_TTL": "10"}, "VIDEOSDK_TOKEN_TTL"),
+    ],
+)
+def test_a_bad_videosdk_value_names_its_variable(environ: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environ)
+    assert str(raised.value).startswith(f"{variable}:")
