@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
 from service.agora.tokens import AgoraCredentials
@@ -97,6 +97,20 @@ def make_client(aiohttp_client: Any) -> MakeClient:
         return client
 
     return make
+
+
+async def preflight(
+    client: Client, path: str, origin: str, *, request_headers: str = "content-type"
+) -> ClientResponse:
+    """What a browser sends before a cross-origin JSON POST."""
+    return await client.options(
+        path,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": request_headers,
+        },
+    )
 
 
 @pytest.fixture

@@ -10,7 +10,15 @@ import pytest
 
 from service.agora import accesstoken006, accesstoken2
 from service.config import AgoraSettings
-from tests.conftest import CERTIFICATE, Client, MakeClient, Oracle, agora_settings, make_settings
+from tests.conftest import (
+    CERTIFICATE,
+    Client,
+    MakeClient,
+    Oracle,
+    agora_settings,
+    make_settings,
+    preflight,
+)
 
 SAMPLE_CORS = {
     "Access-Control-Allow-Origin": "*",
@@ -153,14 +161,7 @@ async def test_preflight_answers_200_with_the_samples_cors_headers(client: Clien
 
 
 async def test_browser_preflight_is_answered_too(client: Client) -> None:
-    response = await client.options(
-        "/fetch_rtc_token",
-        headers={
-            "Origin": "http://localhost:3000",
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type",
-        },
-    )
+    response = await preflight(client, "/fetch_rtc_token", "http://localhost:3000")
     assert response.status == 200
     assert response.headers["Access-Control-Allow-Origin"] == "*"
 

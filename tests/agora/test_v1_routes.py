@@ -19,6 +19,7 @@ from tests.conftest import (
     Oracle,
     agora_settings,
     make_settings,
+    preflight,
 )
 
 RTC = "/v1/agora/rtc-token"
@@ -363,14 +364,7 @@ async def test_chat_token_bad_input_is_400(
 
 @pytest.mark.parametrize("path", [RTC, RTM, CHAT])
 async def test_browser_preflight_succeeds_on_every_route(client: Client, path: str) -> None:
-    response = await client.options(
-        path,
-        headers={
-            "Origin": "http://localhost:5173",
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type",
-        },
-    )
+    response = await preflight(client, path, "http://localhost:5173")
     assert response.status == 200
     assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
 

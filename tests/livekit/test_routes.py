@@ -24,6 +24,7 @@ from tests.conftest import (
     MakeClient,
     livekit_settings,
     make_settings,
+    preflight,
 )
 from tests.livekit.server import participant_joined, sign_webhook, track_published
 
@@ -289,17 +290,12 @@ async def test_the_standard_endpoint_needs_livekit_url(make_client: MakeClient) 
 
 
 async def test_a_browser_client_can_call_the_standard_endpoint(lk: Client) -> None:
-    preflight = await lk.options(
-        ENDPOINT,
-        headers={
-            "Origin": "https://app.example.com",
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type,authorization",
-        },
+    answer = await preflight(
+        lk, ENDPOINT, "https://app.example.com", request_headers="content-type,authorization"
     )
-    assert preflight.status == 200
-    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
-    assert "AUTHORIZATION" in preflight.headers["Access-Control-Allow-Headers"].upper()
+    assert answer.status == 200
+    assert answer.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "AUTHORIZATION" in answer.headers["Access-Control-Allow-Headers"].upper()
     response = await lk.post(ENDPOINT, json={}, headers={"Origin": "https://app.example.com"})
     assert response.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
     error = await lk.post(ENDPOINT, json={"bad": 1}, headers={"Origin": "https://app.example.com"})
@@ -408,13 +404,6 @@ async def test_webhooks_with_livekit_disabled_are_503_so_livekit_retries(
 
 @pytest.mark.parametrize("path", ["/token", "/v1/livekit/token", ENDPOINT])
 async def test_a_browser_preflight_to_each_token_route_succeeds(lk: Client, path: str) -> None:
-    response = await lk.options(
-        path,
-        headers={
-            "Origin": "http://localhost:5173",
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type",
-        },
-    )
+    response = await preflight(lk, path, "http://localhost:5173")
     assert response.status == 200
     assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
