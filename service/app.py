@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 import time
 import uuid
@@ -11,20 +13,23 @@ import aiohttp
 import aiohttp_cors
 from aiohttp import web
 
+from service import events
 from service.agora import handlers as agora
 from service.agora.accesstoken2 import SALT_MAX, SALT_MIN
 from service.config import Settings
 from service.context import (
     CLOCK,
-    EVENT_SINK,
+    EVENT_STORE,
+    FORWARDER,
     LIFECYCLE,
     SALT,
     SETTINGS,
     TOKEN_IDS,
     VIDEOSDK_API,
+    VIDEOSDK_WEBHOOK_KEY,
     Lifecycle,
 )
-from service.events import RecentEvents
+from service.forwarder import Forwarder
 from service.livekit import handlers as livekit
 from service.middlewares import (
     REQUEST_ID_HEADER,
@@ -35,6 +40,9 @@ from service.middlewares import (
     in_flight_middleware,
     signed_body_middleware,
 )
+from service.store.base import EventStore
+from service.store.redis import RedisEventStore
+from service.store.sqlite import SqliteEventStore
 from service.validation import BODY_LIMIT, BODY_TIMEOUT
 from service.videosdk import handlers as videosdk
 from service.videosdk.api import VideoSdkApi
@@ -88,6 +96,46 @@ async def _videosdk_client(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _event_store(app: web.Application) -> AsyncIterator[None]:
+    """The durable event store, and the forwarder to the app's URL if one is set."""
+    settings = app[SETTINGS].events
+    store: EventStore
+    if settings.redis_url:
+        redis_store = RedisEventStore(settings.redis_url)
+        await redis_store.open()
+        store = redis_store
+    else:
+        sqlite_store = SqliteEventStore(settings.db_path)
+        await sqlite_store.open()
+        store = sqlite_store
+    app[EVENT_STORE] = store
+    try:
+        if settings.forward_url is None or settings.forward_secret is None:
+            yield
+            return
+        async with aiohttp.ClientSession() as session:
+            forwarder = Forwarder(
+                store,
+                session,
+                url=settings.forward_url,
+                secret=settings.forward_secret,
+                max_attempts=settings.forward_max_attempts,
+                timeout=settings.forward_timeout,
+                backoff=settings.forward_backoff,
+                clock=app[CLOCK],
+            )
+            app[FORWARDER] = forwarder
+            task = asyncio.create_task(forwarder.run(), name="forwarder")
+            try:
+                yield
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    finally:
+        await store.close()
+
+
 async def _mark_ready(app: web.Application) -> None:
     app[LIFECYCLE].ready = True
 
@@ -111,7 +159,7 @@ def create_app(
             signed_body_middleware,
         ],
         # The largest any route takes; read_body holds each route to its own limit.
-        client_max_size=max(settings.max_body_bytes, settings.livekit.webhook_max_body_bytes),
+        client_max_size=max(settings.max_body_bytes, settings.events.webhook_max_body_bytes),
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock
@@ -120,11 +168,12 @@ def create_app(
     app[LIFECYCLE] = Lifecycle()
     app[BODY_LIMIT] = settings.max_body_bytes
     app[BODY_TIMEOUT] = settings.body_timeout
-    app[EVENT_SINK] = RecentEvents()
+    app[VIDEOSDK_WEBHOOK_KEY] = videosdk.WebhookKey(settings.events.videosdk_public_key)
+    webhook_limit = settings.events.webhook_max_body_bytes
     app[SIGNED_BODY_SCHEMES] = {
-        "livekit": SignedBodyScheme(
-            livekit.verify_livekit_body, settings.livekit.webhook_max_body_bytes
-        ),
+        "livekit": SignedBodyScheme(livekit.verify_livekit_body, webhook_limit),
+        "agora": SignedBodyScheme(agora.verify_ncs_body, webhook_limit),
+        "videosdk": SignedBodyScheme(videosdk.verify_videosdk_body, webhook_limit),
     }
 
     app.router.add_get("/healthz", healthz)
@@ -143,9 +192,13 @@ def create_app(
     app.router.add_post("/create-meeting", videosdk.create_meeting)
     app.router.add_post("/create-meeting/", videosdk.create_meeting)
     app.router.add_post("/validate-meeting/{meetingId}", videosdk.validate_meeting)
+    app.router.add_post("/agora/webhook", agora.agora_webhook)
+    app.router.add_post("/videosdk/webhook", videosdk.videosdk_webhook)
+    app.router.add_get("/v1/events", events.list_events)
     _add_cors(app, settings)
 
     app.cleanup_ctx.append(_videosdk_client)
+    app.cleanup_ctx.append(_event_store)
     app.on_startup.append(_mark_ready)
     app.on_shutdown.append(_mark_draining)
     return app

@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from service.agora import accesstoken006, accesstoken2
 from service.agora.rules import MAX_EXPIRE, RENEWAL_WARNING_SECONDS
 from service.agora.tokens import AgoraCredentials
+from service.videosdk.webhook import load_public_key
 
 DEFAULT_PORT = 6080  # where OpenVidu deployments send webhooks
 DEV_HOST = "127.0.0.1"
@@ -61,7 +63,6 @@ class LiveKitSettings:
     token_ttl: int = LIVEKIT_DEFAULT_TTL
     max_token_ttl: int = 86_400
     allow_admin_grants: bool = False
-    webhook_max_body_bytes: int = 1024 * 1024
 
     @property
     def enabled(self) -> bool:
@@ -90,6 +91,24 @@ class VideoSdkSettings:
 
 
 @dataclass(frozen=True)
+class EventSettings:
+    """Where verified webhook events are stored, and where they are forwarded."""
+
+    db_path: str = "data/events.sqlite3"
+    # Webhook bodies carry whole rooms and participants: they get their own limit.
+    webhook_max_body_bytes: int = 1024 * 1024
+    redis_url: str | None = field(default=None, repr=False)
+    forward_url: str | None = None
+    forward_secret: str | None = field(default=None, repr=False)
+    forward_max_attempts: int = 10
+    forward_timeout: float = 10.0
+    forward_backoff: float = 1.0  # first retry after this many seconds, doubling to 300
+    api_token: str | None = field(default=None, repr=False)
+    agora_ncs_secret: str | None = field(default=None, repr=False)
+    videosdk_public_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "0.0.0.0"
     port: int = DEFAULT_PORT
@@ -103,6 +122,7 @@ class Settings:
     agora: AgoraSettings = field(default_factory=AgoraSettings)
     livekit: LiveKitSettings = field(default_factory=LiveKitSettings)
     videosdk: VideoSdkSettings = field(default_factory=VideoSdkSettings)
+    events: EventSettings = field(default_factory=EventSettings)
     # Variables --dev filled with development values, to tell the operator.
     made_up: tuple[str, ...] = ()
 
@@ -287,9 +307,6 @@ def _livekit_settings(env: _Env, dev: bool, made_up: list[str]) -> LiveKitSettin
         token_ttl=ttl,
         max_token_ttl=max_ttl,
         allow_admin_grants=env.flag("LIVEKIT_ALLOW_ADMIN_GRANTS", False),
-        webhook_max_body_bytes=env.integer(
-            "LIVEKIT_WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1024, maximum=64 * 1024 * 1024
-        ),
     )
 
 
@@ -321,6 +338,58 @@ def _videosdk_settings(env: _Env, dev: bool, made_up: list[str]) -> VideoSdkSett
     )
 
 
+def _public_key(env: _Env) -> str | None:
+    """VIDEOSDK_WEBHOOK_PUBLIC_KEY: the PEM itself, or the path of a PEM file."""
+    value = env.text("VIDEOSDK_WEBHOOK_PUBLIC_KEY")
+    if value is None:
+        return None
+    if not value.startswith("-----BEGIN"):
+        try:
+            value = Path(value).read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"VIDEOSDK_WEBHOOK_PUBLIC_KEY: cannot read {value}: {exc}") from None
+    try:
+        load_public_key(value)
+    except ValueError:
+        raise ConfigError("VIDEOSDK_WEBHOOK_PUBLIC_KEY: is not an RSA public key in PEM") from None
+    return value
+
+
+def _event_settings(env: _Env) -> EventSettings:
+    forward_url = env.text("WEBHOOK_FORWARD_URL")
+    forward_secret = env.text("WEBHOOK_FORWARD_SECRET")
+    if forward_url is not None:
+        if not forward_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"WEBHOOK_FORWARD_URL: must be an http(s):// URL, got {forward_url!r}"
+            )
+        if forward_secret is None or len(forward_secret) < 16:
+            raise ConfigError(
+                "WEBHOOK_FORWARD_SECRET: must be set, at least 16 characters, when "
+                "WEBHOOK_FORWARD_URL is set (the app checks our signature with it)"
+            )
+    redis_url = env.text("REDIS_URL")
+    if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("REDIS_URL: must start with redis://, rediss:// or unix://")
+    return EventSettings(
+        db_path=env.text("EVENTS_DB_PATH") or "data/events.sqlite3",
+        webhook_max_body_bytes=env.integer(
+            "WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1024, maximum=64 * 1024 * 1024
+        ),
+        redis_url=redis_url,
+        forward_url=forward_url,
+        forward_secret=forward_secret,
+        forward_max_attempts=env.integer(
+            "WEBHOOK_FORWARD_MAX_ATTEMPTS", 10, minimum=1, maximum=1000
+        ),
+        forward_timeout=env.number("WEBHOOK_FORWARD_TIMEOUT", 10.0, minimum=0.1, maximum=300.0),
+        forward_backoff=env.number("WEBHOOK_FORWARD_BACKOFF", 1.0, minimum=0.01, maximum=300.0),
+        api_token=env.text("EVENTS_API_TOKEN"),
+        agora_ncs_secret=env.text("AGORA_NCS_SECRET"),
+        videosdk_public_key=_public_key(env),
+    )
+
+
 def _origins(env: _Env) -> tuple[str, ...]:
     raw = env.text("CORS_ALLOW_ORIGINS") or "*"
     origins = tuple(origin.strip() for origin in raw.split(",") if origin.strip())
@@ -347,6 +416,7 @@ def load_settings(
     agora = _agora_settings(env, dev, made_up)
     livekit = _livekit_settings(env, dev, made_up)
     videosdk = _videosdk_settings(env, dev, made_up)
+    events = _event_settings(env)
     if port is None:
         port = env.integer("SERVER_PORT", DEFAULT_PORT, minimum=0, maximum=65535)
     elif not 0 <= port <= 65535:
@@ -368,5 +438,6 @@ def load_settings(
         agora=agora,
         livekit=livekit,
         videosdk=videosdk,
+        events=events,
         made_up=tuple(made_up),
     )

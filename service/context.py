@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from service.config import Settings
-from service.events import EventSink
+from service.forwarder import Forwarder
+from service.store.base import EventStore
 from service.videosdk.api import VideoSdkApi
+
+if TYPE_CHECKING:
+    from service.videosdk.handlers import WebhookKey
 
 
 @dataclass
@@ -48,5 +53,8 @@ CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 SALT: web.AppKey[Callable[[], int]] = web.AppKey("salt")
 TOKEN_IDS: web.AppKey[Callable[[], str]] = web.AppKey("token_ids")
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
-EVENT_SINK = web.AppKey("event_sink", EventSink)
+EVENT_STORE = web.AppKey("event_store", EventStore)
+FORWARDER = web.AppKey("forwarder", Forwarder)
 VIDEOSDK_API = web.AppKey("videosdk_api", VideoSdkApi)
+# VideoSDK's webhook public key, loaded lazily (a forward reference avoids an import cycle).
+VIDEOSDK_WEBHOOK_KEY: web.AppKey[WebhookKey] = web.AppKey("videosdk_webhook_key")

@@ -1,39 +1,114 @@
-"""Where verified platform events go: the one place later work consumes them.
+"""Taking a verified webhook event: store it durably, then say so; one log line each.
 
-Today events are deduplicated in memory and logged; the durable store of the webhook
-issue replaces RecentEvents behind the same EventSink interface.
+The one place webhook handlers hand events to: the store (SQLite or Redis) keeps them,
+the forwarder pushes them to the app, the events API lets the app pull them.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Mapping
-from typing import Any, Protocol
+import hmac
+import re
+from typing import Any
+
+from aiohttp import web
+
+from service.context import CLOCK, EVENT_STORE, FORWARDER, SETTINGS
+from service.errors import ApiError
+from service.logs import get_logger
+from service.store.base import NewEvent, StoreUnavailable
+
+log = get_logger("service.events")
 
 
-class EventSink(Protocol):
-    async def accept(self, provider: str, event_id: str, event: Mapping[str, Any]) -> bool:
-        """Take a verified event; False when this event id was already taken."""
-        ...
+async def take_event(
+    request: web.Request,
+    *,
+    provider: str,
+    event_id: str,
+    ordering_key: str,
+    body: bytes,
+    summary: dict[str, Any],
+) -> bool:
+    """True for a new event, False for a redelivery. Raises a 503 ApiError when the store
+    cannot take it, so the platform delivers it again later: never a 2xx for an event
+    that is not stored."""
+    event = NewEvent(
+        provider=provider,
+        event_id=event_id,
+        ordering_key=ordering_key,
+        received_at=request.app[CLOCK](),
+        body=body,
+    )
+    try:
+        is_new = await request.app[EVENT_STORE].add(event)
+    except StoreUnavailable as exc:
+        log.error("event not stored", provider=provider, event_id=event_id, reason=str(exc))
+        raise ApiError(
+            503, "store_unavailable", "the event could not be stored; deliver it again later"
+        ) from None
+    facts = {"provider": provider, "event_id": event_id, "key": ordering_key}
+    log.info("webhook event", **{**summary, **facts, "duplicate": not is_new})
+    forwarder = request.app.get(FORWARDER)
+    if is_new and forwarder is not None:
+        forwarder.wake()
+    return is_new
 
 
-class RecentEvents:
-    """Remembers the last `capacity` event ids per process, to recognise redeliveries.
+# --- GET /v1/events: the stored events, for apps that pull ---
 
-    Check and insert run without an await between them, so two copies arriving at the
-    same moment on one event loop are still told apart.
-    """
+_CURSOR = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")
+PROVIDERS = ("livekit", "agora", "videosdk")
+STATES = ("pending", "delivered", "dead")
 
-    def __init__(self, capacity: int = 10_000) -> None:
-        self._capacity = capacity
-        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
 
-    async def accept(self, provider: str, event_id: str, event: Mapping[str, Any]) -> bool:
-        key = (provider, event_id)
-        if key in self._seen:
-            self._seen.move_to_end(key)
-            return False
-        self._seen[key] = None
-        if len(self._seen) > self._capacity:
-            self._seen.popitem(last=False)
-        return True
+def _authorize(request: web.Request) -> None:
+    token = request.app[SETTINGS].events.api_token
+    if token is None:
+        raise ApiError(
+            503, "platform_disabled", "the events API is off: set EVENTS_API_TOKEN to turn it on"
+        )
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        raise ApiError(
+            401,
+            "unauthorized",
+            "send Authorization: Bearer <EVENTS_API_TOKEN>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+def _choice(request: web.Request, name: str, choices: tuple[str, ...]) -> Any:
+    value = request.query.get(name)
+    if value is not None and value not in choices:
+        raise ApiError.invalid_field(name, f"must be one of {', '.join(choices)}")
+    return value
+
+
+async def list_events(request: web.Request) -> web.Response:
+    _authorize(request)
+    unknown = sorted(set(request.query) - {"after", "provider", "state", "limit"})
+    if unknown:
+        raise ApiError.invalid_field(unknown[0], "unknown query parameter")
+    after = request.query.get("after") or None
+    if after is not None and _CURSOR.fullmatch(after) is None:
+        raise ApiError.invalid_field("after", "is not a cursor this API gave out")
+    raw_limit = request.query.get("limit", "100")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 500:
+        raise ApiError.invalid_field("limit", "must be a whole number from 1 to 500")
+    try:
+        events = await request.app[EVENT_STORE].list_events(
+            after=after,
+            provider=_choice(request, "provider", PROVIDERS),
+            state=_choice(request, "state", STATES),
+            limit=int(raw_limit),
+        )
+    except ValueError:
+        raise ApiError.invalid_field("after", "is not a cursor this API gave out") from None
+    except StoreUnavailable:
+        raise ApiError(503, "store_unavailable", "the event store is unavailable") from None
+    return web.json_response(
+        {
+            "events": [event.to_api() for event in events],
+            "next_cursor": events[-1].cursor if events else after,
+        }
+    )

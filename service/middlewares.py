@@ -36,7 +36,7 @@ class SignedBodyScheme:
     """How to check one platform's signed requests: `verify` gets the raw body before
     anything parses it and returns what the handler may trust, or raises ApiError."""
 
-    verify: Callable[[web.Request, bytes], Any]
+    verify: Callable[[web.Request, bytes], Awaitable[Any]]
     max_body_bytes: int
 
 
@@ -190,5 +190,5 @@ async def signed_body_middleware(request: web.Request, handler: Handler) -> web.
     if scheme_name is not None:
         scheme = request.app[SIGNED_BODY_SCHEMES][scheme_name]
         body = await read_body(request, scheme.max_body_bytes)
-        request[VERIFIED_BODY] = scheme.verify(request, body)
+        request[VERIFIED_BODY] = await scheme.verify(request, body)
     return await handler(request)

@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
@@ -22,7 +23,13 @@ from aiohttp.test_utils import TestClient
 
 from service.agora.tokens import AgoraCredentials
 from service.app import create_app
-from service.config import AgoraSettings, LiveKitSettings, Settings, VideoSdkSettings
+from service.config import (
+    AgoraSettings,
+    EventSettings,
+    LiveKitSettings,
+    Settings,
+    VideoSdkSettings,
+)
 
 TESTS = Path(__file__).parent
 ORACLE_DIR = TESTS / "oracle"
@@ -72,7 +79,10 @@ def videosdk_settings(**overrides: Any) -> VideoSdkSettings:
 
 def make_settings(**overrides: Any) -> Settings:
     base = Settings(
-        agora=agora_settings(), livekit=livekit_settings(), videosdk=videosdk_settings()
+        agora=agora_settings(),
+        livekit=livekit_settings(),
+        videosdk=videosdk_settings(),
+        events=EventSettings(db_path=":memory:"),
     )
     return replace(base, **overrides)
 
@@ -207,7 +217,16 @@ def environ_without_settings(**extra: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def running_service(**environ: str) -> Iterator[tuple[int, subprocess.Popen[str]]]:
-    """The real service, started as a user would: `python -m service --dev`."""
+    """The real service, started as a user would: `python -m service --dev`, with its
+    event store in a fresh temporary folder unless EVENTS_DB_PATH is given."""
+    with tempfile.TemporaryDirectory() as scratch:
+        environ.setdefault("EVENTS_DB_PATH", os.path.join(scratch, "events.sqlite3"))
+        with _service_process(environ) as running:
+            yield running
+
+
+@contextlib.contextmanager
+def _service_process(environ: dict[str, str]) -> Iterator[tuple[int, subprocess.Popen[str]]]:
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "--dev", "--port", str(port)],

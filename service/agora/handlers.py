@@ -16,12 +16,15 @@ from service.agora.issue import (
     issue_rtc_token,
     issue_rtm_token,
 )
+from service.agora.ncs import verify_ncs
 from service.agora.tokens import Role
 from service.config import AgoraSettings
 from service.context import CLOCK, SALT, SETTINGS
 from service.errors import ApiError
-from service.middlewares import error_shape
-from service.validation import Fields, json_type, read_json_object
+from service.events import take_event
+from service.middlewares import VERIFIED_BODY, error_shape, takes_signed_body
+from service.signatures import WebhookRejected
+from service.validation import Fields, json_type, parse_json, read_json_object
 
 
 def _enabled_agora(request: web.Request) -> AgoraSettings:
@@ -181,3 +184,53 @@ async def fetch_rtc_token(request: web.Request) -> web.Response:
     return web.json_response(
         {"code": "200", "token": issued["token"]}, headers=_sample_cors_headers(request)
     )
+
+
+# --- POST /agora/webhook: Agora Notification Center (NCS) ---
+
+
+async def verify_ncs_body(request: web.Request, body: bytes) -> bytes:
+    """The "agora" signed-body scheme: NCS's HMAC of the raw body."""
+    secret = request.app[SETTINGS].events.agora_ncs_secret
+    if secret is None:
+        raise ApiError(
+            503, "platform_disabled", "Agora NCS webhooks are not configured: set AGORA_NCS_SECRET"
+        )
+    try:
+        verify_ncs(
+            body,
+            signature_v2=request.headers.get("Agora-Signature-V2"),
+            signature_v1=request.headers.get("Agora-Signature"),
+            secret=secret,
+        )
+    except WebhookRejected as rejected:
+        raise rejected.as_api_error() from None
+    return body
+
+
+@takes_signed_body("agora")
+async def agora_webhook(request: web.Request) -> web.Response:
+    body: bytes = request[VERIFIED_BODY]
+    event = parse_json(body)
+    notice_id = event.get("noticeId") if isinstance(event, dict) else None
+    if not isinstance(notice_id, str) or not notice_id:
+        raise ApiError(400, "malformed_event", "webhook body is not an Agora NCS notice")
+    payload_value = event.get("payload")
+    payload: dict[str, Any] = payload_value if isinstance(payload_value, dict) else {}
+    channel = payload.get("channelName")
+    # NCS resends a notice under the same noticeId (notifyMs changes): dedupe on it.
+    is_new = await take_event(
+        request,
+        provider="agora",
+        event_id=notice_id,
+        ordering_key=f"channel:{channel}" if isinstance(channel, str) else "",
+        body=body,
+        summary={
+            "event_type": event.get("eventType"),
+            "product_id": event.get("productId"),
+            "channel": channel,
+            "uid": payload.get("uid"),
+        },
+    )
+    # NCS wants a 200 with a JSON body.
+    return web.json_response({"status": "received" if is_new else "duplicate", "id": notice_id})

@@ -12,18 +12,15 @@ from typing import Any
 from aiohttp import web
 
 from service.config import LiveKitSettings
-from service.context import CLOCK, EVENT_SINK, SETTINGS
+from service.context import CLOCK, SETTINGS
 from service.errors import ApiError
+from service.events import take_event
 from service.livekit.issue import issue_participant_token, signing_key_of
 from service.livekit.tokens import AGENT_DISPATCH_TYPES, ROOM_CONFIG_TYPES, ParticipantGrant
-from service.livekit.webhook import (
-    VerifiedWebhook,
-    WebhookRejected,
-    summarize_event,
-    verify_webhook,
-)
+from service.livekit.webhook import VerifiedWebhook, summarize_event, verify_webhook
 from service.logs import get_logger
 from service.middlewares import VERIFIED_BODY, error_shape, takes_signed_body
+from service.signatures import WebhookRejected
 from service.validation import Fields, json_type, parse_json, read_json_object
 
 log = get_logger("service.livekit")
@@ -198,7 +195,7 @@ async def connection_details(request: web.Request) -> web.Response:
 # --- POST /livekit/webhook ---
 
 
-def verify_livekit_body(request: web.Request, body: bytes) -> VerifiedWebhook:
+async def verify_livekit_body(request: web.Request, body: bytes) -> VerifiedWebhook:
     """The "livekit" signed-body scheme: LiveKit server's webhook signature."""
     livekit = _enabled_livekit(request)
     try:
@@ -206,9 +203,22 @@ def verify_livekit_body(request: web.Request, body: bytes) -> VerifiedWebhook:
             body, request.headers.get("Authorization"), livekit.keys, now=request.app[CLOCK]()
         )
     except WebhookRejected as rejected:
-        # Only 5xx makes LiveKit retry; a bad signature must not.
-        code = "missing_signature" if rejected.status == 400 else "invalid_signature"
-        raise ApiError(rejected.status, code, rejected.message) from None
+        raise rejected.as_api_error() from None
+
+
+def _ordering_key(event: dict[str, Any]) -> str:
+    """LiveKit's own queue key: egress, ingress, room, participant, track, in that order."""
+    for name, key in (
+        ("egressInfo", "egressId"),
+        ("ingressInfo", "ingressId"),
+        ("room", "name"),
+        ("participant", "identity"),
+        ("track", "sid"),
+    ):
+        value = event.get(name)
+        if isinstance(value, dict) and isinstance(value.get(key), str) and value[key]:
+            return f"{name}:{value[key]}"
+    return ""
 
 
 @takes_signed_body("livekit")
@@ -221,11 +231,13 @@ async def livekit_webhook(request: web.Request) -> web.Response:
     event_id = event.get("id")
     if not isinstance(event_id, str) or not event_id:
         event_id = "sha256:" + hashlib.sha256(verified.body).hexdigest()
-    is_new = await request.app[EVENT_SINK].accept("livekit", event_id, event)
-    log.info(
-        "livekit webhook",
-        **summarize_event(event),
-        duplicate=not is_new,
-        api_key=verified.api_key,
+    summary = summarize_event(event)
+    is_new = await take_event(
+        request,
+        provider="livekit",
+        event_id=event_id,
+        ordering_key=_ordering_key(event),
+        body=verified.body,
+        summary={**summary, "api_key": verified.api_key},
     )
     return web.json_response({"status": "received" if is_new else "duplicate", "id": event_id})

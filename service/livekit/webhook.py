@@ -16,17 +16,10 @@ from typing import Any
 
 import jwt
 
+from service.signatures import WebhookRejected
+
 ALGORITHM = "HS256"
 LEEWAY_SECONDS = 60  # LiveKit's own verifiers allow one minute of clock skew
-
-
-class WebhookRejected(Exception):
-    """Not a webhook from LiveKit. 400 when there is no signature at all, else 401."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -117,3 +117,14 @@ class VideoSdkApi:
         if not isinstance(answer, dict):
             raise ApiError(502, "upstream_error", "VideoSDK answered without a room")
         return answer
+
+    async def webhook_public_key(self, token: str) -> str:
+        """The PEM VideoSDK signs webhooks with (GET /v2/public/rsa-public-key)."""
+        status, headers, answer = await self._call(
+            "GET", "/v2/public/rsa-public-key", token, idempotent=True
+        )
+        if status != 200:
+            raise self._failure(status, headers, answer)
+        if not isinstance(answer, dict) or not isinstance(answer.get("publicKey"), str):
+            raise ApiError(502, "upstream_error", "VideoSDK answered without a publicKey")
+        return str(answer["publicKey"])

@@ -3,16 +3,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from service.config import VideoSdkSettings
-from service.context import CLOCK, SETTINGS, TOKEN_IDS, VIDEOSDK_API
+from service.context import CLOCK, SETTINGS, TOKEN_IDS, VIDEOSDK_API, VIDEOSDK_WEBHOOK_KEY
 from service.errors import ApiError
-from service.validation import Fields, json_type, read_json_object
+from service.events import take_event
+from service.middlewares import VERIFIED_BODY, takes_signed_body
+from service.signatures import WebhookRejected
+from service.validation import Fields, json_type, parse_json, read_json_object
 from service.videosdk.tokens import TokenGrant, TokenRuleError, build_token, server_grant
+from service.videosdk.webhook import load_public_key, verify_videosdk
 
 # The example servers' tokens: may join and moderate (mute others).
 EXAMPLE_PERMISSIONS = ("allow_join", "allow_mod")
@@ -145,3 +152,66 @@ async def validate_meeting(request: web.Request) -> web.Response:
             410, "meeting_disabled", f"meeting {meeting_id!r} exists but is disabled at VideoSDK"
         )
     return web.json_response({**room, "meetingId": room.get("roomId", meeting_id)})
+
+
+# --- POST /videosdk/webhook ---
+
+
+class WebhookKey:
+    """VideoSDK's webhook public key: from configuration, or fetched once and cached."""
+
+    def __init__(self, pem: str | None) -> None:
+        self._key: RSAPublicKey | None = load_public_key(pem) if pem else None
+        self._lock = asyncio.Lock()
+
+    async def get(self, request: web.Request) -> RSAPublicKey:
+        if self._key is None:
+            async with self._lock:
+                if self._key is None:
+                    videosdk = _enabled_videosdk(request)[2]
+                    token = str(_issue(request, server_grant(), videosdk.server_token_ttl)["token"])
+                    pem = await request.app[VIDEOSDK_API].webhook_public_key(token)
+                    try:
+                        self._key = load_public_key(pem)
+                    except ValueError:
+                        raise ApiError(
+                            502, "upstream_error", "VideoSDK's webhook key is not an RSA key"
+                        ) from None
+        return self._key
+
+
+async def verify_videosdk_body(request: web.Request, body: bytes) -> bytes:
+    """The "videosdk" signed-body scheme: RSA-SHA256 over the raw body."""
+    key = await request.app[VIDEOSDK_WEBHOOK_KEY].get(request)
+    try:
+        verify_videosdk(body, request.headers.get("videosdk-signature"), key)
+    except WebhookRejected as rejected:
+        raise rejected.as_api_error() from None
+    return body
+
+
+@takes_signed_body("videosdk")
+async def videosdk_webhook(request: web.Request) -> web.Response:
+    body: bytes = request[VERIFIED_BODY]
+    event = parse_json(body)
+    if not isinstance(event, dict) or not isinstance(event.get("webhookType"), str):
+        raise ApiError(400, "malformed_event", "webhook body is not a VideoSDK event")
+    data_value = event.get("data")
+    data: dict[str, Any] = data_value if isinstance(data_value, dict) else {}
+    meeting = data.get("meetingId")
+    # VideoSDK events carry no id of their own: the body's digest names a redelivery.
+    event_id = "sha256:" + hashlib.sha256(body).hexdigest()
+    is_new = await take_event(
+        request,
+        provider="videosdk",
+        event_id=event_id,
+        ordering_key=f"meeting:{meeting}" if isinstance(meeting, str) else "",
+        body=body,
+        summary={
+            "event_type": event["webhookType"],
+            "meeting": meeting,
+            "session": data.get("sessionId"),
+            "participant": data.get("participantId"),
+        },
+    )
+    return web.json_response({"status": "received" if is_new else "duplicate", "id": event_id})

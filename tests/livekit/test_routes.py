@@ -13,7 +13,7 @@ import pytest
 from livekit.api import TokenVerifier
 from structlog.testing import capture_logs
 
-from service.config import LiveKitSettings
+from service.config import EventSettings, LiveKitSettings
 from tests.conftest import (
     LIVEKIT_KEY,
     LIVEKIT_OLD_KEY,
@@ -321,7 +321,7 @@ async def test_a_signed_webhook_is_answered_200_and_logged_in_one_line(lk: Clien
     with capture_logs() as logs:
         status, answer = await _deliver(lk, body, sign_webhook(body, LIVEKIT_KEY, LIVEKIT_SECRET))
     assert (status, answer) == (200, {"status": "received", "id": "EV_track000001"})
-    (line,) = [entry for entry in logs if entry["event"] == "livekit webhook"]
+    (line,) = [entry for entry in logs if entry["event"] == "webhook event"]
     assert (line["event_type"], line["event_id"]) == ("track_published", "EV_track000001")
     assert (line["room"], line["participant"], line["track"]) == ("room1", "alice", "TR_cam")
     assert line["duplicate"] is False
@@ -387,7 +387,9 @@ async def test_a_webhook_larger_than_ordinary_bodies_is_still_taken(lk: Client) 
 
 
 async def test_a_webhook_over_its_own_limit_is_413(make_client: MakeClient) -> None:
-    client = await make_client(make_settings(livekit=livekit_settings(webhook_max_body_bytes=2048)))
+    client = await make_client(
+        make_settings(events=EventSettings(db_path=":memory:", webhook_max_body_bytes=2048))
+    )
     body = b'{"event":"room_started","id":"EV_x","pad":"' + b"p" * 4096 + b'"}'
     status, _ = await _deliver(client, body, sign_webhook(body, LIVEKIT_KEY, LIVEKIT_SECRET))
     assert status == 413

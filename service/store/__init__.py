@@ -1,0 +1,1 @@
+"""Durable storage of verified webhook events: SQLite (embedded) or Redis Streams."""

@@ -1,0 +1,91 @@
+"""The event store's interface: what webhook handlers, the forwarder and the events API
+need, and nothing more, so a new backend is one new module.
+
+Guarantees every backend gives: `add` returns only once the event is durable (the
+webhook is answered 2xx after that, never before); one event id per provider is stored
+once, also when copies arrive at the same moment, in one process or several; cursors
+grow in arrival order.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+DeliveryState = Literal["pending", "delivered", "dead"]
+
+
+class StoreUnavailable(Exception):
+    """The store cannot take or give events right now; callers answer 503."""
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    provider: str  # "livekit", "agora", "videosdk"
+    event_id: str  # the platform's id for the event: duplicates share it
+    ordering_key: str  # events with one key (a room, a channel) are forwarded in order
+    received_at: float
+    body: bytes  # the platform's raw JSON, exactly as verified
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    cursor: str
+    provider: str
+    event_id: str
+    ordering_key: str
+    received_at: float
+    body: bytes
+    state: DeliveryState = "pending"
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+    last_error: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "cursor": self.cursor,
+            "provider": self.provider,
+            "id": self.event_id,
+            "key": self.ordering_key,
+            "received_at": self.received_at,
+            "delivery": {
+                "state": self.state,
+                "attempts": self.attempts,
+                "last_error": self.last_error,
+            },
+            "event": json.loads(self.body),
+        }
+
+
+class EventStore(Protocol):
+    async def add(self, event: NewEvent) -> bool:
+        """Store durably; False if this provider's event id is already stored."""
+        ...
+
+    async def list_events(
+        self,
+        *,
+        after: str | None,
+        provider: str | None,
+        state: DeliveryState | None,
+        limit: int,
+    ) -> list[StoredEvent]:
+        """Events in cursor order, after the given cursor."""
+        ...
+
+    async def pending(self, limit: int) -> list[StoredEvent]:
+        """Undelivered, not dead events, oldest first."""
+        ...
+
+    async def mark_delivered(self, cursor: str) -> None: ...
+
+    async def mark_failed(
+        self, cursor: str, *, error: str, next_attempt_at: float, dead: bool
+    ) -> None: ...
+
+    async def acquire_forwarding_lease(self, owner: str, seconds: float) -> bool:
+        """One forwarder at a time across processes: True while `owner` holds the lease."""
+        ...
+
+    async def close(self) -> None: ...
