@@ -25,6 +25,7 @@ from service.app import random_salt
 from service.config import ConfigError, Settings, load_settings
 from service.errors import ApiError
 from service.server import run
+from service.store.base import StoreUnavailable
 
 PROG = "rtc-token-service"
 COMMANDS = ("serve", "agora-token", "inspect")
@@ -149,6 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     except ConfigError as exc:
         print(f"{PROG}: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except StoreUnavailable as exc:
+        print(f"{PROG}: cannot start: {exc}", file=sys.stderr)
         return 2
     except ApiError as exc:
         print(f"{PROG}: {exc.message}", file=sys.stderr)

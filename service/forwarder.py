@@ -30,7 +30,7 @@ from service.store.base import EventStore, StoredEvent, StoreUnavailable
 
 log = get_logger("service.forwarder")
 
-LEASE_SECONDS = 15.0
+LEASE_SECONDS = 10.0
 IDLE_POLL_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 300.0
 BATCH = 500

@@ -3,6 +3,7 @@ public Agora vectors, and Agora's official npm package as an oracle."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -248,3 +249,49 @@ def _service_process(environ: dict[str, str]) -> Iterator[tuple[int, subprocess.
 def served() -> Iterator[tuple[int, subprocess.Popen[str]]]:
     with running_service() as running:
         yield running
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A real redis-server on 127.0.0.1 (append-only, in a temp dir): its URL and process."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed: apt-get install redis-server")
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as scratch:
+        process = subprocess.Popen(
+            [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", scratch,
+             "--appendonly", "yes", "--save", ""],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        pytest.fail("redis-server did not start")
+                    time.sleep(0.05)
+            yield f"redis://127.0.0.1:{port}/0", process
+        finally:
+            if process.poll() is None:
+                process.terminate()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with redis_server() as (url, _):
+        yield url
+
+
+async def wait_for(condition: Callable[[], bool], *, seconds: float = 15.0) -> None:
+    """Wait until condition() holds; bounded, so a broken feature fails instead of hanging."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {seconds} s")
+        await asyncio.sleep(0.02)

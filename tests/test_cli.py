@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -158,3 +159,12 @@ def test_sigterm_drains_a_request_in_flight_before_exiting(served: Any) -> None:
     token = json.loads(answer.split(b"\r\n\r\n", 1)[1])["token"]
     assert accesstoken2.parse_token(token).services[0].channel == "drain"
     assert process.wait(timeout=15) == 0
+
+
+def test_an_event_store_that_cannot_be_opened_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    done = _cli("serve", "--dev", "--port", "0", EVENTS_DB_PATH=str(blocker / "events.sqlite3"))
+    assert done.returncode == 2
+    assert done.stderr.startswith("rtc-token-service: cannot start: cannot open the event store")
+    assert "Traceback" not in done.stderr

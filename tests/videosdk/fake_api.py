@@ -41,6 +41,7 @@ class FakeVideoSdk:
     retry_after: str | None = None
     hang: bool = False
     not_found_status: int = 400
+    public_key_pem: str | None = None
 
     def fail(
         self, status: int, *, times: int | None = None, retry_after: str | None = None
@@ -52,6 +53,7 @@ class FakeVideoSdk:
         app.router.add_post("/v2/rooms", self._create)
         app.router.add_get("/v2/rooms/validate/{roomId}", self._validate)
         app.router.add_post("/v2/rooms/deactivate", self._deactivate)
+        app.router.add_get("/v2/public/rsa-public-key", self._public_key)
         return app
 
     def _authorized(self, header: str | None) -> bool:
@@ -150,3 +152,6 @@ class FakeVideoSdk:
             return web.json_response({"statusCode": 402, "error": "Room not found."}, status=402)
         room["disabled"] = True
         return web.json_response(room)
+
+    async def _public_key(self, request: web.Request) -> web.Response:
+        return web.json_response({"publicKey": self.public_key_pem})
