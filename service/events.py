@@ -28,10 +28,10 @@ async def take_event(
     ordering_key: str,
     body: bytes,
     summary: dict[str, Any],
-) -> bool:
-    """True for a new event, False for a redelivery. Raises a 503 ApiError when the store
-    cannot take it, so the platform delivers it again later: never a 2xx for an event
-    that is not stored."""
+) -> web.Response:
+    """The 200 receipt, once the event is stored: "received", or "duplicate" for a
+    redelivery. Raises a 503 ApiError when the store cannot take it, so the platform
+    delivers it again later: never a 2xx for an event that is not stored."""
     event = NewEvent(
         provider=provider,
         event_id=event_id,
@@ -51,7 +51,8 @@ async def take_event(
     forwarder = request.app.get(FORWARDER)
     if is_new and forwarder is not None:
         forwarder.wake()
-    return is_new
+    # A JSON body on every 200: Agora NCS requires one.
+    return web.json_response({"status": "received" if is_new else "duplicate", "id": event_id})
 
 
 # --- GET /v1/events: the stored events, for apps that pull ---

@@ -219,7 +219,7 @@ async def agora_webhook(request: web.Request) -> web.Response:
     payload: dict[str, Any] = payload_value if isinstance(payload_value, dict) else {}
     channel = payload.get("channelName")
     # NCS resends a notice under the same noticeId (notifyMs changes): dedupe on it.
-    is_new = await take_event(
+    return await take_event(
         request,
         provider="agora",
         event_id=notice_id,
@@ -232,5 +232,3 @@ async def agora_webhook(request: web.Request) -> web.Response:
             "uid": payload.get("uid"),
         },
     )
-    # NCS wants a 200 with a JSON body.
-    return web.json_response({"status": "received" if is_new else "duplicate", "id": notice_id})

@@ -232,7 +232,7 @@ async def livekit_webhook(request: web.Request) -> web.Response:
     if not isinstance(event_id, str) or not event_id:
         event_id = "sha256:" + hashlib.sha256(verified.body).hexdigest()
     summary = summarize_event(event)
-    is_new = await take_event(
+    return await take_event(
         request,
         provider="livekit",
         event_id=event_id,
@@ -240,4 +240,3 @@ async def livekit_webhook(request: web.Request) -> web.Response:
         body=verified.body,
         summary={**summary, "api_key": verified.api_key},
     )
-    return web.json_response({"status": "received" if is_new else "duplicate", "id": event_id})

@@ -201,7 +201,7 @@ async def videosdk_webhook(request: web.Request) -> web.Response:
     meeting = data.get("meetingId")
     # VideoSDK events carry no id of their own: the body's digest names a redelivery.
     event_id = "sha256:" + hashlib.sha256(body).hexdigest()
-    is_new = await take_event(
+    return await take_event(
         request,
         provider="videosdk",
         event_id=event_id,
@@ -214,4 +214,3 @@ async def videosdk_webhook(request: web.Request) -> web.Response:
             "participant": data.get("participantId"),
         },
     )
-    return web.json_response({"status": "received" if is_new else "duplicate", "id": event_id})
