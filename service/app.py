@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import time
 import uuid
@@ -13,7 +14,7 @@ import aiohttp
 import aiohttp_cors
 from aiohttp import web
 
-from service import events
+from service import events, metrics
 from service.agora import handlers as agora
 from service.agora.accesstoken2 import SALT_MAX, SALT_MIN
 from service.config import Settings
@@ -36,6 +37,7 @@ from service.middlewares import (
     SIGNED_BODY_SCHEMES,
     SignedBodyScheme,
     access_log_middleware,
+    client_address_middleware,
     error_middleware,
     in_flight_middleware,
     signed_body_middleware,
@@ -57,7 +59,8 @@ def random_salt() -> int:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    # The worker's pid tells workers apart behind one port.
+    return web.json_response({"status": "ok", "worker": os.getpid()})
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -154,6 +157,7 @@ def create_app(
     app = web.Application(
         middlewares=[
             in_flight_middleware,
+            client_address_middleware,
             access_log_middleware,
             error_middleware,
             signed_body_middleware,
@@ -178,6 +182,7 @@ def create_app(
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics.metrics)
     app.router.add_post("/v1/agora/rtc-token", agora.rtc_token)
     app.router.add_post("/v1/agora/rtm-token", agora.rtm_token)
     app.router.add_post("/v1/agora/chat-token", agora.chat_token)

@@ -15,6 +15,7 @@ from pathlib import Path
 from service.agora import accesstoken006, accesstoken2
 from service.agora.rules import MAX_EXPIRE, RENEWAL_WARNING_SECONDS
 from service.agora.tokens import AgoraCredentials
+from service.proxy import Network, parse_networks
 from service.videosdk.webhook import load_public_key
 
 DEFAULT_PORT = 6080  # where OpenVidu deployments send webhooks
@@ -119,6 +120,8 @@ class Settings:
     max_body_bytes: int = 16 * 1024
     body_timeout: float = 10.0
     shutdown_timeout: float = 30.0
+    trusted_proxies: tuple[Network, ...] = ()
+    workers: int = 1
     agora: AgoraSettings = field(default_factory=AgoraSettings)
     livekit: LiveKitSettings = field(default_factory=LiveKitSettings)
     videosdk: VideoSdkSettings = field(default_factory=VideoSdkSettings)
@@ -390,6 +393,16 @@ def _event_settings(env: _Env) -> EventSettings:
     )
 
 
+def _trusted_proxies(env: _Env) -> tuple[Network, ...]:
+    raw = env.text("TRUSTED_PROXIES")
+    if raw is None:
+        return ()
+    try:
+        return parse_networks(part for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise ConfigError(f"TRUSTED_PROXIES: {exc}") from None
+
+
 def _origins(env: _Env) -> tuple[str, ...]:
     raw = env.text("CORS_ALLOW_ORIGINS") or "*"
     origins = tuple(origin.strip() for origin in raw.split(",") if origin.strip())
@@ -409,6 +422,7 @@ def load_settings(
     dev: bool = False,
     host: str | None = None,
     port: int | None = None,
+    workers: int | None = None,
 ) -> Settings:
     """Read every setting from `environ`; flags given on the command line win."""
     env = _Env(environ)
@@ -421,6 +435,8 @@ def load_settings(
         port = env.integer("SERVER_PORT", DEFAULT_PORT, minimum=0, maximum=65535)
     elif not 0 <= port <= 65535:
         raise ConfigError(f"--port: must be between 0 and 65535, got {port}")
+    if workers is not None and not 1 <= workers <= 256:
+        raise ConfigError(f"--workers: must be between 1 and 256, got {workers}")
     return Settings(
         host=host or env.text("SERVER_HOST") or (DEV_HOST if dev else "0.0.0.0"),
         port=port,
@@ -435,6 +451,10 @@ def load_settings(
         ),
         body_timeout=env.number("BODY_TIMEOUT", 10.0, minimum=0.1, maximum=600.0),
         shutdown_timeout=env.number("SHUTDOWN_TIMEOUT", 30.0, minimum=0.0, maximum=3600.0),
+        trusted_proxies=_trusted_proxies(env),
+        workers=workers
+        if workers is not None
+        else env.integer("WORKERS", 1, minimum=1, maximum=256),
         agora=agora,
         livekit=livekit,
         videosdk=videosdk,

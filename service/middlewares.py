@@ -19,13 +19,16 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from service.context import LIFECYCLE
+from service.context import LIFECYCLE, SETTINGS
 from service.errors import ApiError
 from service.logs import get_logger
+from service.metrics import LATENCY, REQUESTS, WEBHOOK_REJECTIONS
+from service.proxy import client_address, forwarded_chain
 from service.validation import read_body
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 REQUEST_ID_HEADER = "X-Request-ID"
+CLIENT_ADDRESS: web.RequestKey[str | None] = web.RequestKey("client_address")
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 ErrorResponder = Callable[[web.Request, ApiError], web.Response]
@@ -138,6 +141,18 @@ async def in_flight_middleware(request: web.Request, handler: Handler) -> web.St
 
 
 @web.middleware
+async def client_address_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The real client behind trusted proxies; everyone else's forwarding headers are
+    ignored."""
+    chain = forwarded_chain(
+        request.headers.getall("X-Forwarded-For", []), request.headers.getall("Forwarded", [])
+    )
+    trusted = request.app[SETTINGS].trusted_proxies
+    request[CLIENT_ADDRESS] = client_address(request.remote, chain, trusted)
+    return await handler(request)
+
+
+@web.middleware
 async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = _request_id(request)
     request[REQUEST_ID] = request_id
@@ -153,15 +168,18 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         response.headers[REQUEST_ID_HEADER] = request_id
         return response
     finally:
+        elapsed, route = time.perf_counter() - started, _route_name(request)
         log.info(
             "request",
             request_id=request_id,
             method=request.method,
-            route=_route_name(request),
+            route=route,
             status=status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            client=request.remote,
+            duration_ms=round(elapsed * 1000, 2),
+            client=request.get(CLIENT_ADDRESS, request.remote),
         )
+        REQUESTS.labels(method=request.method, route=route, status=str(status)).inc()
+        LATENCY.labels(route=route).observe(elapsed)
         structlog.contextvars.unbind_contextvars("request_id")
 
 
@@ -190,5 +208,9 @@ async def signed_body_middleware(request: web.Request, handler: Handler) -> web.
     if scheme_name is not None:
         scheme = request.app[SIGNED_BODY_SCHEMES][scheme_name]
         body = await read_body(request, scheme.max_body_bytes)
-        request[VERIFIED_BODY] = await scheme.verify(request, body)
+        try:
+            request[VERIFIED_BODY] = await scheme.verify(request, body)
+        except ApiError as rejected:
+            WEBHOOK_REJECTIONS.labels(provider=scheme_name, reason=rejected.code).inc()
+            raise
     return await handler(request)

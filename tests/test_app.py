@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator
 
 import pytest
@@ -18,7 +19,10 @@ GOOD_RTC = {"channel": "demo", "uid": 1, "role": "publisher"}
 
 async def test_healthz_says_the_process_is_alive(client: Client) -> None:
     response = await client.get("/healthz")
-    assert (response.status, await response.json()) == (200, {"status": "ok"})
+    assert (response.status, await response.json()) == (
+        200,
+        {"status": "ok", "worker": os.getpid()},
+    )
 
 
 async def test_readyz_says_ready_and_which_platforms_are_enabled(client: Client) -> None:
