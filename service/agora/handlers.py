@@ -22,6 +22,7 @@ from service.config import AgoraSettings
 from service.context import CLOCK, SALT, SETTINGS
 from service.errors import ApiError
 from service.events import take_event
+from service.metrics import token_issued
 from service.middlewares import VERIFIED_BODY, error_shape, takes_signed_body
 from service.signatures import WebhookRejected
 from service.validation import Fields, json_type, parse_json, read_json_object
@@ -68,7 +69,9 @@ async def rtc_token(request: web.Request) -> web.Response:
         privilege_expire=fields.integer_or_object("privilege_expire"),
         with_rtm=bool(fields.boolean("with_rtm", required=False)),
     )
-    return web.json_response(issue_rtc_token(agora, token_request, **_issue_time_and_salt(request)))
+    answer = issue_rtc_token(agora, token_request, **_issue_time_and_salt(request))
+    token_issued("agora", "rtc")
+    return web.json_response(answer)
 
 
 async def rtm_token(request: web.Request) -> web.Response:
@@ -78,7 +81,9 @@ async def rtm_token(request: web.Request) -> web.Response:
         user_id=fields.string("user_id") or "",
         expire=fields.integer("expire", required=False),
     )
-    return web.json_response(issue_rtm_token(agora, token_request, **_issue_time_and_salt(request)))
+    answer = issue_rtm_token(agora, token_request, **_issue_time_and_salt(request))
+    token_issued("agora", "rtm")
+    return web.json_response(answer)
 
 
 async def chat_token(request: web.Request) -> web.Response:
@@ -89,9 +94,9 @@ async def chat_token(request: web.Request) -> web.Response:
         user_id=fields.string("user_id", required=False),
         expire=fields.integer("expire", required=False),
     )
-    return web.json_response(
-        issue_chat_token(agora, token_request, **_issue_time_and_salt(request))
-    )
+    answer = issue_chat_token(agora, token_request, **_issue_time_and_salt(request))
+    token_issued("agora", f"chat_{token_request.kind}")
+    return web.json_response(answer)
 
 
 # --- POST /fetch_rtc_token: Agora's Go token-server sample, for its unchanged clients ---
@@ -181,6 +186,7 @@ async def fetch_rtc_token(request: web.Request) -> web.Response:
         RtcTokenRequest(channel=channel, uid=uid, role=_SAMPLE_ROLES[role_number]),
         **_issue_time_and_salt(request),
     )
+    token_issued("agora", "rtc")
     return web.json_response(
         {"code": "200", "token": issued["token"]}, headers=_sample_cors_headers(request)
     )

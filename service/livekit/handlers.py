@@ -19,6 +19,7 @@ from service.livekit.issue import issue_participant_token, signing_key_of
 from service.livekit.tokens import AGENT_DISPATCH_TYPES, ROOM_CONFIG_TYPES, ParticipantGrant
 from service.livekit.webhook import VerifiedWebhook, summarize_event, verify_webhook
 from service.logs import get_logger
+from service.metrics import token_issued
 from service.middlewares import VERIFIED_BODY, error_shape, takes_signed_body
 from service.signatures import WebhookRejected
 from service.validation import Fields, json_type, parse_json, read_json_object
@@ -60,6 +61,7 @@ async def openvidu_token(request: web.Request) -> web.Response:
         identity=participant, name=participant, video={"roomJoin": True, "room": room}
     )
     issued = issue_participant_token(livekit, grant, ttl=None, issued_at=_now(request))
+    token_issued("livekit", "openvidu")
     return web.json_response({"token": issued["token"]})
 
 
@@ -112,6 +114,7 @@ async def livekit_token(request: web.Request) -> web.Response:
     )
     ttl = fields.integer("ttl", required=False)
     issued = issue_participant_token(livekit, grant, ttl=ttl, issued_at=_now(request))
+    token_issued("livekit", "participant")
     return web.json_response(issued)
 
 
@@ -183,6 +186,7 @@ async def connection_details(request: web.Request) -> web.Response:
         room_config=_room_config_from_snake(_object(fields, "room_config")),
     )
     issued = issue_participant_token(livekit, grant, ttl=None, issued_at=_now(request))
+    token_issued("livekit", "connection_details")
     answer = {
         "server_url": livekit.url,
         "participant_token": issued["token"],

@@ -16,6 +16,7 @@ from urllib.parse import quote
 import aiohttp
 
 from service.errors import ApiError
+from service.metrics import UPSTREAM_ERRORS
 
 RETRY_PAUSE_SECONDS = 0.2
 # VideoSDK answers an unknown room with 400 ("Room not found."), 402 or 404.
@@ -58,11 +59,13 @@ class VideoSdkApi:
                     status, response_headers = response.status, response.headers
                     raw = await response.read()
             except TimeoutError:
+                UPSTREAM_ERRORS.labels(upstream="videosdk", kind="upstream_timeout").inc()
                 raise ApiError(504, "upstream_timeout", "VideoSDK did not answer in time") from None
             except aiohttp.ClientError:
                 if attempt < attempts:
                     await asyncio.sleep(RETRY_PAUSE_SECONDS)
                     continue
+                UPSTREAM_ERRORS.labels(upstream="videosdk", kind="upstream_unavailable").inc()
                 raise ApiError(
                     502, "upstream_unavailable", "VideoSDK could not be reached"
                 ) from None
@@ -77,6 +80,7 @@ class VideoSdkApi:
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def _failure(self, status: int, headers: Mapping[str, str], body: Any) -> ApiError:
+        UPSTREAM_ERRORS.labels(upstream="videosdk", kind=f"status_{status}").inc()
         message = _upstream_message(body)
         if status == 401:
             return ApiError(401, "upstream_unauthorized", f"VideoSDK refused the token: {message}")

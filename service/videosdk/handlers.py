@@ -15,6 +15,7 @@ from service.config import VideoSdkSettings
 from service.context import CLOCK, SETTINGS, TOKEN_IDS, VIDEOSDK_API, VIDEOSDK_WEBHOOK_KEY
 from service.errors import ApiError
 from service.events import take_event
+from service.metrics import token_issued
 from service.middlewares import VERIFIED_BODY, takes_signed_body
 from service.signatures import WebhookRejected
 from service.validation import Fields, json_type, parse_json, read_json_object
@@ -73,7 +74,9 @@ async def get_token(request: web.Request) -> web.Response:
         participant_id=participant,
         roles=("rtc",) if restricted else None,
     )
-    return web.json_response({"token": _issue(request, grant, None)["token"]})
+    token = _issue(request, grant, None)["token"]
+    token_issued("videosdk", "participant")
+    return web.json_response({"token": token})
 
 
 def _strings(fields: Fields, name: str) -> Sequence[str] | None:
@@ -99,7 +102,9 @@ async def videosdk_token(request: web.Request) -> web.Response:
         participant_id=fields.string("participantId", required=False),
         roles=_strings(fields, "roles"),
     )
-    return web.json_response(_issue(request, grant, fields.integer("ttl", required=False)))
+    answer = _issue(request, grant, fields.integer("ttl", required=False))
+    token_issued("videosdk", "participant")
+    return web.json_response(answer)
 
 
 async def _optional_body(request: web.Request) -> dict[str, Any]:
