@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 
@@ -21,10 +22,8 @@ from service.agora.issue import (
     issue_rtm_token,
 )
 from service.agora.wire import TokenFormatError
-from service.app import random_salt
 from service.config import ConfigError, Settings, load_settings
 from service.errors import ApiError
-from service.server import run
 from service.store.base import StoreUnavailable
 
 PROG = "rtc-token-service"
@@ -41,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP service (the default command)")
     serve.add_argument("--host", help="address to bind (env SERVER_HOST; default 0.0.0.0)")
     serve.add_argument("--port", type=int, help="port to bind (env SERVER_PORT; default 6080)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes on one port, run by gunicorn (env WORKERS; default 1)",
+    )
     serve.add_argument(
         "--dev",
         action="store_true",
@@ -89,13 +93,34 @@ def _with_default_command(argv: Sequence[str]) -> list[str]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    run(load_settings(os.environ, dev=args.dev, host=args.host, port=args.port))
+    settings = load_settings(
+        os.environ, dev=args.dev, host=args.host, port=args.port, workers=args.workers
+    )
+    if settings.workers == 1:
+        from service.server import run
+
+        run(settings)
+        return 0
+    # Metrics from several processes are summed through files in one folder; it must be
+    # named before anything imports prometheus_client.
+    metrics_dir = None
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        metrics_dir = tempfile.mkdtemp(prefix="rtc-token-service-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    from service.server import announce, prepare
+    from service.workers import run_workers
+
+    prepare(settings)
+    announce(settings)
+    run_workers(settings, metrics_dir=metrics_dir)
     return 0
 
 
 def _mint(args: argparse.Namespace) -> int:
     settings: Settings = load_settings(os.environ, dev=args.dev)
     agora = settings.agora
+    from service.app import random_salt  # imported late: it loads the whole application
+
     stamp = {"issue_ts": int(time.time()), "salt": random_salt()}
     if args.kind == "rtc":
         answer = issue_rtc_token(

@@ -1,8 +1,10 @@
-"""Running the application: logging, start-up notices, and a shutdown that drains.
+"""Running the application: one process, or several behind one port with gunicorn.
 
-On SIGTERM or SIGINT the service reports not-ready, stops accepting connections, and
-waits up to SHUTDOWN_TIMEOUT seconds for every request in flight, including one whose
-body is still arriving, before it closes the rest.
+Shutdown drains, in both modes: on SIGTERM the process reports not-ready on /readyz, stops
+accepting connections, and waits up to SHUTDOWN_TIMEOUT seconds for every request in
+flight (even one whose body is still arriving) before it closes the rest and exits 0.
+aiohttp's own graceful shutdown stops reading request bodies at once, so the wait happens
+in DrainingRunner.cleanup, before aiohttp's.
 """
 
 from __future__ import annotations
@@ -22,63 +24,79 @@ from service.logs import configure_logging, get_logger
 log = get_logger("service")
 
 
-def _stop_listening(runner: web.AppRunner) -> None:
-    # Close only the listening sockets; open connections keep being read and answered.
-    for site in runner.sites:
-        server = getattr(site, "_server", None)
-        if server is not None:
-            server.close()
+class DrainingRunner(web.AppRunner):
+    def __init__(self, app: web.Application, *, grace: float) -> None:
+        super().__init__(app, access_log=None, handle_signals=False)
+        self._grace = grace
+
+    async def cleanup(self) -> None:
+        lifecycle = self.app[LIFECYCLE] if self.app is not None else None
+        if lifecycle is not None:
+            lifecycle.ready = False
+            log.info("draining", in_flight=lifecycle.in_flight, timeout=self._grace)
+            for site in self.sites:
+                # Close only the listening socket; open connections are still read.
+                server = getattr(site, "_server", None)
+                if server is not None:
+                    server.close()
+            if not await lifecycle.wait_idle(self._grace):
+                log.warning("shutdown timeout reached; closing", in_flight=lifecycle.in_flight)
+        await super().cleanup()
 
 
-async def serve(settings: Settings) -> None:
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
-    log.info("listening", url=f"http://{settings.host}:{settings.port}")
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-        lifecycle = app[LIFECYCLE]
-        lifecycle.ready = False
-        log.info("draining", in_flight=lifecycle.in_flight, timeout=settings.shutdown_timeout)
-        _stop_listening(runner)
-        if not await lifecycle.wait_idle(settings.shutdown_timeout):
-            log.warning("shutdown timeout reached; closing", in_flight=lifecycle.in_flight)
-    finally:
-        await runner.cleanup()
-    log.info("stopped")
-
-
-def run(settings: Settings) -> None:
+def prepare(settings: Settings) -> None:
+    """What every serving process does first: logging and start-up notices."""
     configure_logging(settings.log_format, settings.log_level)
+    # PyJWT warns on every short HMAC key; the start-up line below says it once.
+    warnings.filterwarnings("ignore", category=jwt.InsecureKeyLengthWarning)
+
+
+def announce(settings: Settings) -> None:
     if settings.made_up:
         log.warning(
             "development credentials in use; never use --dev in production",
             made_up=list(settings.made_up),
         )
     livekit = settings.livekit
-    for key in livekit.short_secret_keys:
-        if not {"LIVEKIT_API_SECRET"} <= set(settings.made_up):
+    if "LIVEKIT_API_SECRET" not in settings.made_up:
+        for key in livekit.short_secret_keys:
             # LiveKit server warns the same way; OpenVidu's local `secret` is 6 characters.
             log.warning("LiveKit API secret is shorter than 32 characters", api_key=key)
-    # PyJWT warns on every short HMAC key; the line above says it once, at start-up.
-    warnings.filterwarnings("ignore", category=jwt.InsecureKeyLengthWarning)
     agora = settings.agora
     log.info(
         "starting",
         host=settings.host,
         port=settings.port,
+        workers=settings.workers,
         agora="enabled" if agora.credentials else "disabled: set AGORA_APP_ID and certificate",
         agora_token_version=agora.token_version,
         agora_token_expire=agora.token_expire,
         livekit="enabled" if livekit.enabled else "disabled: set LIVEKIT_API_KEY and secret",
         livekit_keys=sorted(livekit.keys),
         livekit_signing_key=livekit.signing_key,
+        videosdk="enabled" if settings.videosdk.enabled else "disabled",
+        event_store="redis" if settings.events.redis_url else settings.events.db_path,
+        trusted_proxies=[str(network) for network in settings.trusted_proxies],
     )
+
+
+async def serve(settings: Settings) -> None:
+    runner = DrainingRunner(create_app(settings), grace=settings.shutdown_timeout)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        log.info("listening", url=f"http://{settings.host}:{settings.port}")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    log.info("stopped")
+
+
+def run(settings: Settings) -> None:
+    prepare(settings)
+    announce(settings)
     asyncio.run(serve(settings))

@@ -196,7 +196,7 @@ def _free_port() -> int:
 def _wait_until_listening(port: int, process: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
+        assert process.poll() is None, "the service exited during start-up"
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
@@ -217,32 +217,31 @@ def environ_without_settings(**extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def running_service(**environ: str) -> Iterator[tuple[int, subprocess.Popen[str]]]:
-    """The real service, started as a user would: `python -m service --dev`, with its
-    event store in a fresh temporary folder unless EVENTS_DB_PATH is given."""
+def running_service(
+    *args: str, log_path: Path | None = None, **environ: str
+) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """The real service, started as a user would: `python -m service --dev [args]`, with its
+    event store in a fresh temporary folder unless EVENTS_DB_PATH is given. Its output goes
+    to a file (`log_path`, if given), never to an unread pipe that could fill and stall it."""
     with tempfile.TemporaryDirectory() as scratch:
         environ.setdefault("EVENTS_DB_PATH", os.path.join(scratch, "events.sqlite3"))
-        with _service_process(environ) as running:
-            yield running
-
-
-@contextlib.contextmanager
-def _service_process(environ: dict[str, str]) -> Iterator[tuple[int, subprocess.Popen[str]]]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "--dev", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=environ_without_settings(SHUTDOWN_TIMEOUT="10", **environ),
-    )
-    try:
-        _wait_until_listening(port, process)
-        yield port, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=10)
+        log_path = log_path or Path(scratch) / "service.log"
+        port = _free_port()
+        with open(log_path, "w") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "service", "--dev", "--port", str(port), *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=environ_without_settings(SHUTDOWN_TIMEOUT="10", **environ),
+            )
+            try:
+                _wait_until_listening(port, process)
+                yield port, process
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                process.wait(timeout=10)
 
 
 @pytest.fixture

@@ -1,0 +1,70 @@
+"""Several worker processes on one port, managed by gunicorn.
+
+gunicorn is the established process manager for aiohttp (aiohttp ships its worker class):
+it forks N workers sharing the listening socket, restarts a worker that dies without
+disturbing the others, and turns SIGTERM into a graceful stop of every worker, which then
+drains through DrainingRunner like a single process does.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from service.app import create_app
+from service.config import Settings
+from service.server import DrainingRunner, prepare
+
+# Seconds gunicorn's master gives a worker beyond SHUTDOWN_TIMEOUT before killing it.
+GRACE_MARGIN = 5.0
+
+
+class ServiceApplication(BaseApplication):  # type: ignore[misc]
+    def __init__(self, settings: Settings, *, metrics_dir: str | None) -> None:
+        self._settings = settings
+        self._metrics_dir = metrics_dir
+        super().__init__()
+
+    def load_config(self) -> None:
+        settings = self._settings
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        config: dict[str, Any] = {
+            "bind": f"{host}:{settings.port}",
+            "workers": settings.workers,
+            "worker_class": "aiohttp.GunicornWebWorker",
+            "graceful_timeout": math.ceil(settings.shutdown_timeout + GRACE_MARGIN),
+            "timeout": 30,
+            "accesslog": None,  # our middleware logs each request
+            "loglevel": "warning",
+            "child_exit": self._child_exit,
+            "on_exit": self._on_exit,
+        }
+        for key, value in config.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Callable[[], Awaitable[DrainingRunner]]:
+        settings = self._settings
+
+        async def runner() -> DrainingRunner:
+            prepare(settings)  # in each worker, after the fork
+            return DrainingRunner(create_app(settings), grace=settings.shutdown_timeout)
+
+        return runner
+
+    @staticmethod
+    def _child_exit(server: Any, worker: Any) -> None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+    def _on_exit(self, server: Any) -> None:
+        if self._metrics_dir is not None:
+            shutil.rmtree(self._metrics_dir, ignore_errors=True)
+
+
+def run_workers(settings: Settings, *, metrics_dir: str | None) -> None:
+    ServiceApplication(settings, metrics_dir=metrics_dir).run()

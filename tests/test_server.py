@@ -1,0 +1,156 @@
+"""Serving: SIGTERM in the middle of a burst drains every accepted request, then exits 0;
+several workers behind one port share the load, survive a worker's death, and sum their
+metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from tests.conftest import running_service
+
+BODY = json.dumps({"uid": 7, "channelName": "burst", "role": 1}).encode()
+
+
+def _half_sent(port: int) -> socket.socket:
+    """A request the service has accepted and started, whose body is still arriving."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+    head = (
+        f"POST /fetch_rtc_token HTTP/1.1\r\nHost: x\r\nContent-Length: {len(BODY)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    sock.sendall(head + BODY[:10])
+    return sock
+
+
+def _finish(sock: socket.socket) -> bytes:
+    with sock:
+        sock.sendall(BODY[10:])
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _get(port: int, path: str) -> tuple[int, bytes]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", headers={"Connection": "close"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        return response.status, response.read()
+
+
+def _post_token(port: int) -> int:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/fetch_rtc_token",
+        data=BODY,
+        method="POST",
+        headers={"Connection": "close"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        return int(response.status)
+
+
+def _drain_a_burst(port: int, process: Any, signal_target: int, burst: int) -> None:
+    sockets = [_half_sent(port) for _ in range(burst)]
+    time.sleep(0.5)  # every request is now accepted and in a handler
+    os.kill(signal_target, signal.SIGTERM)
+    # gunicorn's workers notice SIGTERM at their next heartbeat, within a second.
+    time.sleep(1.5)
+    assert process.poll() is None, "exited with requests in flight"
+    with pytest.raises(OSError):  # no new connections once draining
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    with ThreadPoolExecutor(max_workers=burst) as pool:
+        answers = list(pool.map(_finish, sockets))
+    assert all(answer.startswith(b"HTTP/1.1 200") for answer in answers), answers
+    assert process.wait(timeout=30) == 0
+
+
+def test_sigterm_in_a_burst_answers_every_accepted_request_then_exits_0() -> None:
+    with running_service() as (port, process):
+        _drain_a_burst(port, process, process.pid, burst=40)
+
+
+def test_two_workers_both_serve() -> None:
+    with running_service("--workers", "2") as (port, _):
+        workers = {json.loads(_get(port, "/healthz")[1])["worker"] for _ in range(200)}
+    assert len(workers) == 2
+
+
+def test_a_dead_worker_does_not_take_the_service_down() -> None:
+    with running_service("--workers", "2") as (port, _):
+        victim = json.loads(_get(port, "/healthz")[1])["worker"]
+        os.kill(victim, signal.SIGKILL)
+        time.sleep(0.3)
+        statuses = [_get(port, "/healthz")[0] for _ in range(50)]
+        assert statuses == [200] * 50
+        deadline = time.monotonic() + 20  # gunicorn replaces the dead worker
+        workers: set[int] = set()
+        while len(workers - {victim}) < 2 and time.monotonic() < deadline:
+            workers.add(json.loads(_get(port, "/healthz")[1])["worker"])
+        assert len(workers - {victim}) == 2
+
+
+def test_metrics_count_every_workers_requests() -> None:
+    with running_service("--workers", "2") as (port, _):
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert set(pool.map(lambda _: _post_token(port), range(60))) == {200}
+        text = _get(port, "/metrics")[1].decode()
+    issued = [line for line in text.splitlines() if line.startswith("rtc_tokens_issued_total{")]
+    assert any(
+        'kind="rtc"' in line and 'platform="agora"' in line and line.endswith(" 60.0")
+        for line in issued
+    ), issued
+    requests = [
+        line
+        for line in text.splitlines()
+        if line.startswith("rtc_requests_total{") and "/fetch_rtc_token" in line
+    ]
+    assert requests and requests[0].endswith(" 60.0")
+
+
+def test_sigterm_to_gunicorn_drains_every_worker_then_exits_0() -> None:
+    with running_service("--workers", "2") as (port, process):
+        _drain_a_burst(port, process, process.pid, burst=20)
+
+
+def test_readyz_turns_503_while_draining() -> None:
+    with running_service() as (port, process):
+        sock = _half_sent(port)  # keeps the service draining
+        keepalive = socket.create_connection(("127.0.0.1", port), timeout=10)
+        keepalive.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b"200 OK" in keepalive.recv(65536)
+        os.kill(process.pid, signal.SIGTERM)
+        time.sleep(0.3)
+        keepalive.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = keepalive.recv(65536)
+        keepalive.close()
+        _finish(sock)
+        assert process.wait(timeout=30) == 0
+    assert answer.startswith(b"HTTP/1.1 503"), answer
+
+
+def test_bad_worker_count_is_one_line() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "serve", "--workers", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "--workers: must be between 1 and 256" in done.stderr
+
+
+_ = urllib.error  # urlopen raises HTTPError for non-2xx answers, failing the test
