@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -218,11 +218,15 @@ def environ_without_settings(**extra: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def running_service(
-    *args: str, log_path: Path | None = None, **environ: str
+    *args: str,
+    log_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **environ: str,
 ) -> Iterator[tuple[int, subprocess.Popen[str]]]:
     """The real service, started as a user would: `python -m service --dev [args]`, with its
     event store in a fresh temporary folder unless EVENTS_DB_PATH is given. Its output goes
     to a file (`log_path`, if given), never to an unread pipe that could fill and stall it."""
+    environ = {**(env or {}), **environ}
     with tempfile.TemporaryDirectory() as scratch:
         environ.setdefault("EVENTS_DB_PATH", os.path.join(scratch, "events.sqlite3"))
         log_path = log_path or Path(scratch) / "service.log"

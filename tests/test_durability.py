@@ -48,7 +48,7 @@ async def test_an_event_acknowledged_before_sigkill_is_stored_and_forwarded_once
         "WEBHOOK_FORWARD_SECRET": FORWARD_SECRET,
         "WEBHOOK_FORWARD_BACKOFF": "0.05",
     }
-    with running_service(**environ) as (port, process):
+    with running_service(env=environ) as (port, process):
         status, answer = await asyncio.to_thread(_post_webhook, port, "EV_survivor")
         process.send_signal(signal.SIGKILL)  # right after the 200
         assert process.wait(timeout=10) == -signal.SIGKILL
@@ -76,7 +76,7 @@ async def test_an_event_acknowledged_before_sigkill_is_stored_and_forwarded_once
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", hook_port).start()
     try:
-        with running_service(**environ) as (port, _):
+        with running_service(env=environ) as (port, _):
             await wait_for(lambda: len(received) >= 1)
             await asyncio.sleep(1.0)  # long enough for a second delivery, were there one
             # The platform redelivers after the crash: still one event, still one delivery.

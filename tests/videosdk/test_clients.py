@@ -23,7 +23,7 @@ async def test_the_example_servers_client_gets_a_token_creates_and_validates_a_m
         "VIDEOSDK_SECRET_KEY": VIDEOSDK_SECRET,
         "VIDEOSDK_API_ENDPOINT": str(api.make_url("/v2")),  # the examples' form
     }
-    with running_service(**environ) as (port, _):
+    with running_service(env=environ) as (port, _):
         client = await asyncio.create_subprocess_exec(
             node,
             "tests/clients/videosdk_example_client.js",
