@@ -45,5 +45,6 @@ def test_trusted_proxies_come_from_the_environment() -> None:
 
 
 def test_a_bad_trusted_proxy_names_the_variable() -> None:
-    with pytest.raises(ConfigError, match="^TRUSTED_PROXIES: 'nope' is not an IP address or CIDR$"):
+    with pytest.raises(ConfigError) as raised:
         load_settings({"TRUSTED_PROXIES": "10.0.0.0/8,nope"})
+    assert str(raised.value) == "TRUSTED_PROXIES: 'nope' is not an IP address or CIDR"
