@@ -8,13 +8,17 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
 import aiohttp
 import aiohttp_cors
 from aiohttp import web
 
 from service import events, metrics
+from service.access.callers import JwksCache, jwks_document
+from service.access.gate import Gate
+from service.access.ratelimit import Buckets, MemoryBuckets, RedisBuckets
 from service.agora import handlers as agora
 from service.agora.accesstoken2 import SALT_MAX, SALT_MIN
 from service.config import Settings
@@ -22,6 +26,7 @@ from service.context import (
     CLOCK,
     EVENT_STORE,
     FORWARDER,
+    GATE,
     LIFECYCLE,
     SALT,
     SETTINGS,
@@ -30,6 +35,7 @@ from service.context import (
     VIDEOSDK_WEBHOOK_KEY,
     Lifecycle,
 )
+from service.errors import ApiError
 from service.forwarder import Forwarder
 from service.livekit import handlers as livekit
 from service.middlewares import (
@@ -37,6 +43,7 @@ from service.middlewares import (
     SIGNED_BODY_SCHEMES,
     SignedBodyScheme,
     access_log_middleware,
+    caller_middleware,
     client_address_middleware,
     error_middleware,
     in_flight_middleware,
@@ -139,6 +146,37 @@ async def _event_store(app: web.Application) -> AsyncIterator[None]:
         await store.close()
 
 
+async def _gate(app: web.Application) -> AsyncIterator[None]:
+    """Caller authentication and rate limits; a JWKS is fetched with a pooled session."""
+    settings = app[SETTINGS]
+    buckets: Buckets = (
+        RedisBuckets(settings.events.redis_url) if settings.events.redis_url else MemoryBuckets()
+    )
+    rules = settings.access.jwt
+    async with aiohttp.ClientSession() as session:
+        jwks = None
+        if rules is not None and rules.jwks_url is not None:
+            jwks_url = rules.jwks_url
+
+            async def fetch_jwks() -> Mapping[str, Any]:
+                timeout = aiohttp.ClientTimeout(total=5)
+                try:
+                    async with session.get(jwks_url, timeout=timeout) as response:
+                        response.raise_for_status()
+                        return jwks_document(await response.read())
+                except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                    raise ApiError(
+                        503, "auth_unavailable", "the login token issuer's keys are unavailable"
+                    ) from exc
+
+            jwks = JwksCache(fetch_jwks)
+        app[GATE] = Gate(settings.access, buckets, jwks)
+        try:
+            yield
+        finally:
+            await buckets.close()
+
+
 async def _mark_ready(app: web.Application) -> None:
     app[LIFECYCLE].ready = True
 
@@ -160,6 +198,7 @@ def create_app(
             client_address_middleware,
             access_log_middleware,
             error_middleware,
+            caller_middleware,
             signed_body_middleware,
         ],
         # The largest any route takes; read_body holds each route to its own limit.
@@ -204,6 +243,7 @@ def create_app(
 
     app.cleanup_ctx.append(_videosdk_client)
     app.cleanup_ctx.append(_event_store)
+    app.cleanup_ctx.append(_gate)
     app.on_startup.append(_mark_ready)
     app.on_shutdown.append(_mark_draining)
     return app

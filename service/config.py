@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from service.access.callers import JwtRules
+from service.access.policy import ALLOW_ALL, Policy, PolicyError, parse_policy
+from service.access.ratelimit import Limit
 from service.agora import accesstoken006, accesstoken2
 from service.agora.rules import MAX_EXPIRE, RENEWAL_WARNING_SECONDS
 from service.agora.tokens import AgoraCredentials
@@ -109,6 +112,25 @@ class EventSettings:
     videosdk_public_key: str | None = field(default=None, repr=False)
 
 
+# A client renewing a 40 s token every 10 s asks 0.1 times a second; these stop one that
+# asks hundreds of times a second, and let a page of bursts through.
+DEFAULT_CALLER_LIMIT = Limit(rate=5.0, burst=30)
+DEFAULT_ADDRESS_LIMIT = Limit(rate=20.0, burst=100)
+
+
+@dataclass(frozen=True)
+class AccessSettings:
+    """Who may get tokens (caller authentication), what they may ask for, how often."""
+
+    mode: str = "none"  # "none", "api-key", "jwt"
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    jwt: JwtRules | None = None
+    policy: Policy = ALLOW_ALL
+    caller_limit: Limit | None = DEFAULT_CALLER_LIMIT  # per signed-in user (jwt)
+    address_limit: Limit | None = DEFAULT_ADDRESS_LIMIT  # per client address
+    api_key_limit: Limit | None = None  # per API key: off unless set
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "0.0.0.0"
@@ -126,6 +148,7 @@ class Settings:
     livekit: LiveKitSettings = field(default_factory=LiveKitSettings)
     videosdk: VideoSdkSettings = field(default_factory=VideoSdkSettings)
     events: EventSettings = field(default_factory=EventSettings)
+    access: AccessSettings = field(default_factory=AccessSettings)
     # Variables --dev filled with development values, to tell the operator.
     made_up: tuple[str, ...] = ()
 
@@ -403,6 +426,82 @@ def _trusted_proxies(env: _Env) -> tuple[Network, ...]:
         raise ConfigError(f"TRUSTED_PROXIES: {exc}") from None
 
 
+def _limit(env: _Env, name: str, rate: float | None, burst: int) -> Limit | None:
+    """<NAME>_RATE requests per second with bursts of <NAME>_BURST; a rate of 0 is off."""
+    chosen = env.number(f"{name}_RATE", rate if rate is not None else 0.0, minimum=0.0, maximum=1e6)
+    if chosen == 0:
+        return None
+    return Limit(
+        rate=chosen, burst=env.integer(f"{name}_BURST", burst, minimum=1, maximum=1_000_000)
+    )
+
+
+def _jwt_rules(env: _Env) -> JwtRules:
+    secret, jwks_url = env.text("AUTH_JWT_SECRET"), env.text("AUTH_JWKS_URL")
+    if (secret is None) == (jwks_url is None):
+        raise ConfigError(
+            "AUTH_JWT_SECRET: set it (HS256) or AUTH_JWKS_URL (RS256/ES256), not both"
+        )
+    if secret is not None and len(secret) < 32:
+        raise ConfigError("AUTH_JWT_SECRET: must be at least 32 characters")
+    if jwks_url is not None and not jwks_url.startswith(("https://", "http://")):
+        raise ConfigError(f"AUTH_JWKS_URL: must be an http(s):// URL, got {jwks_url!r}")
+    issuer, audience = env.text("AUTH_JWT_ISSUER"), env.text("AUTH_JWT_AUDIENCE")
+    if issuer is None:
+        raise ConfigError(
+            "AUTH_JWT_ISSUER: must be set with AUTH_MODE=jwt (tokens are checked against it)"
+        )
+    if audience is None:
+        raise ConfigError(
+            "AUTH_JWT_AUDIENCE: must be set with AUTH_MODE=jwt (tokens are checked against it)"
+        )
+    return JwtRules(
+        issuer=issuer,
+        audience=audience,
+        identity_claim=env.text("AUTH_JWT_IDENTITY_CLAIM") or "sub",
+        secret=secret,
+        jwks_url=jwks_url,
+    )
+
+
+def _policy(env: _Env) -> Policy:
+    path = env.text("POLICY_FILE")
+    if path is None:
+        return ALLOW_ALL
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"POLICY_FILE: cannot read {path}: {exc}") from None
+    try:
+        return parse_policy(text)
+    except PolicyError as exc:
+        raise ConfigError(f"POLICY_FILE: {path}: {exc}") from None
+
+
+def _access_settings(env: _Env) -> AccessSettings:
+    mode = env.choice("AUTH_MODE", "none", ("none", "api-key", "jwt"))
+    api_keys: tuple[str, ...] = ()
+    if mode == "api-key":
+        api_keys = tuple(k.strip() for k in (env.text("API_KEYS") or "").split(",") if k.strip())
+        if not api_keys:
+            raise ConfigError("API_KEYS: must list at least one key with AUTH_MODE=api-key")
+        if any(len(key) < 16 for key in api_keys):
+            raise ConfigError("API_KEYS: every key must be at least 16 characters")
+    return AccessSettings(
+        mode=mode,
+        api_keys=api_keys,
+        jwt=_jwt_rules(env) if mode == "jwt" else None,
+        policy=_policy(env),
+        caller_limit=_limit(
+            env, "RATE_LIMIT_CALLER", DEFAULT_CALLER_LIMIT.rate, DEFAULT_CALLER_LIMIT.burst
+        ),
+        address_limit=_limit(
+            env, "RATE_LIMIT_ADDRESS", DEFAULT_ADDRESS_LIMIT.rate, DEFAULT_ADDRESS_LIMIT.burst
+        ),
+        api_key_limit=_limit(env, "RATE_LIMIT_API_KEY", None, 1000),
+    )
+
+
 def _origins(env: _Env) -> tuple[str, ...]:
     raw = env.text("CORS_ALLOW_ORIGINS") or "*"
     origins = tuple(origin.strip() for origin in raw.split(",") if origin.strip())
@@ -431,6 +530,7 @@ def load_settings(
     livekit = _livekit_settings(env, dev, made_up)
     videosdk = _videosdk_settings(env, dev, made_up)
     events = _event_settings(env)
+    access = _access_settings(env)
     if port is None:
         port = env.integer("SERVER_PORT", DEFAULT_PORT, minimum=0, maximum=65535)
     elif not 0 <= port <= 65535:
@@ -459,5 +559,6 @@ def load_settings(
         livekit=livekit,
         videosdk=videosdk,
         events=events,
+        access=access,
         made_up=tuple(made_up),
     )

@@ -15,6 +15,7 @@ from service.store.base import EventStore
 from service.videosdk.api import VideoSdkApi
 
 if TYPE_CHECKING:
+    from service.access.gate import Gate
     from service.videosdk.handlers import WebhookKey
 
 
@@ -58,3 +59,4 @@ FORWARDER = web.AppKey("forwarder", Forwarder)
 VIDEOSDK_API = web.AppKey("videosdk_api", VideoSdkApi)
 # VideoSDK's webhook public key, loaded lazily (a forward reference avoids an import cycle).
 VIDEOSDK_WEBHOOK_KEY: web.AppKey[WebhookKey] = web.AppKey("videosdk_webhook_key")
+GATE: web.AppKey[Gate] = web.AppKey("gate")

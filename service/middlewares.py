@@ -19,7 +19,8 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from service.context import LIFECYCLE, SETTINGS
+from service.access.gate import CALLER
+from service.context import GATE, LIFECYCLE, SETTINGS
 from service.errors import ApiError
 from service.logs import get_logger
 from service.metrics import LATENCY, REQUESTS, WEBHOOK_REJECTIONS
@@ -91,6 +92,12 @@ def takes_signed_body(
         return handler
 
     return mark
+
+
+def needs_caller(handler: Callable[..., Awaitable[web.StreamResponse]]) -> Any:
+    """Declare a token route: the caller is authenticated and rate limited first."""
+    handler.__needs_caller__ = True  # type: ignore[attr-defined]
+    return handler
 
 
 def _responder_for(request: web.Request) -> ErrorResponder:
@@ -213,4 +220,22 @@ async def signed_body_middleware(request: web.Request, handler: Handler) -> web.
         except ApiError as rejected:
             WEBHOOK_REJECTIONS.labels(provider=scheme_name, reason=rejected.code).inc()
             raise
+    return await handler(request)
+
+
+@web.middleware
+async def caller_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    marked = getattr(request.match_info.handler, "__needs_caller__", False)
+    if not marked or request.method == "OPTIONS":  # preflights carry no credentials
+        return await handler(request)
+    gate = request.app[GATE]
+    limits = gate.settings
+    # Per address first, so guessing keys or tokens is throttled too.
+    await gate.limit(f"address:{request.get(CLIENT_ADDRESS) or 'unknown'}", limits.address_limit)
+    caller = await gate.authenticate(request)
+    if caller.kind == "jwt":
+        await gate.limit(f"caller:{caller.subject}", limits.caller_limit)
+    elif caller.kind == "api-key":
+        await gate.limit(f"caller:{caller.subject}", limits.api_key_limit)
+    request[CALLER] = caller
     return await handler(request)

@@ -57,6 +57,11 @@ def announce(settings: Settings) -> None:
             "development credentials in use; never use --dev in production",
             made_up=list(settings.made_up),
         )
+    if settings.access.mode == "none" and not settings.dev:
+        log.warning(
+            "SECURITY: AUTH_MODE=none - anyone who reaches this service gets tokens for any "
+            "room under any identity. Set AUTH_MODE=api-key or AUTH_MODE=jwt before exposing it."
+        )
     livekit = settings.livekit
     if "LIVEKIT_API_SECRET" not in settings.made_up:
         for key in livekit.short_secret_keys:
@@ -77,6 +82,8 @@ def announce(settings: Settings) -> None:
         videosdk="enabled" if settings.videosdk.enabled else "disabled",
         event_store="redis" if settings.events.redis_url else settings.events.db_path,
         trusted_proxies=[str(network) for network in settings.trusted_proxies],
+        auth_mode=settings.access.mode,
+        api_keys=len(settings.access.api_keys),
     )
 
 

@@ -25,6 +25,7 @@ from aiohttp.test_utils import TestClient
 from service.agora.tokens import AgoraCredentials
 from service.app import create_app
 from service.config import (
+    AccessSettings,
     AgoraSettings,
     EventSettings,
     LiveKitSettings,
@@ -84,6 +85,8 @@ def make_settings(**overrides: Any) -> Settings:
         livekit=livekit_settings(),
         videosdk=videosdk_settings(),
         events=EventSettings(db_path=":memory:"),
+        # Tests send hundreds of requests from one address; the rate-limit tests set theirs.
+        access=AccessSettings(caller_limit=None, address_limit=None),
     )
     return replace(base, **overrides)
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 
+from service.access.gate import allowed, bound_identity, caller_of
+from service.access.policy import PlatformPolicy, check_allowed, check_room, check_ttl
 from service.agora.issue import (
+    ROLE_NAMES,
     ROLES_BY_NAME,
     ChatTokenRequest,
     RtcTokenRequest,
@@ -17,13 +21,14 @@ from service.agora.issue import (
     issue_rtm_token,
 )
 from service.agora.ncs import verify_ncs
+from service.agora.rules import UID_MAX
 from service.agora.tokens import Role
 from service.config import AgoraSettings
-from service.context import CLOCK, SALT, SETTINGS
+from service.context import CLOCK, GATE, SALT, SETTINGS
 from service.errors import ApiError
 from service.events import take_event
 from service.metrics import token_issued
-from service.middlewares import VERIFIED_BODY, error_shape, takes_signed_body
+from service.middlewares import VERIFIED_BODY, error_shape, needs_caller, takes_signed_body
 from service.signatures import WebhookRejected
 from service.validation import Fields, json_type, parse_json, read_json_object
 
@@ -46,6 +51,45 @@ def _role(fields: Fields) -> Role:
     return ROLES_BY_NAME[name]
 
 
+def _agora_policy(request: web.Request) -> PlatformPolicy:
+    return request.app[GATE].settings.policy.agora
+
+
+def _admit_rtc(request: web.Request, agora: AgoraSettings, ask: RtcTokenRequest) -> RtcTokenRequest:
+    """The caller's own identity (jwt mode), and what the policy lets them ask for."""
+    caller, policy = caller_of(request), _agora_policy(request)
+    if caller.identity is not None:
+        if ask.uid is None and ask.user_account is None:
+            own = caller.identity
+            numeric = own.isdigit() and 0 < int(own) <= UID_MAX
+            ask = replace(ask, uid=int(own)) if numeric else replace(ask, user_account=own)
+        elif ask.uid is not None:
+            bound_identity(caller, str(ask.uid), field="uid")
+        else:
+            bound_identity(caller, ask.user_account, field="user_account")
+    allowed(check_room, policy.rooms, ask.channel, caller.claims, field="channel", noun="channel")
+    allowed(check_allowed, policy.roles, [ROLE_NAMES[ask.role]], field="role", what="role")
+    allowed(check_ttl, policy.max_ttl, ask.expire or agora.token_expire, field="expire")
+    if ask.with_rtm and not policy.rtm:
+        raise ApiError(403, "forbidden", "RTM tokens are not allowed for you", field="with_rtm")
+    return ask
+
+
+def _admit_user(
+    request: web.Request,
+    agora: AgoraSettings,
+    user_id: str | None,
+    expire: int | None,
+    service: str,
+) -> str | None:
+    caller, policy = caller_of(request), _agora_policy(request)
+    if not getattr(policy, service):
+        raise ApiError(403, "forbidden", f"{service.upper()} tokens are not allowed for you")
+    allowed(check_ttl, policy.max_ttl, expire or agora.token_expire, field="expire")
+    return bound_identity(caller, user_id, field="user_id")
+
+
+@needs_caller
 async def rtc_token(request: web.Request) -> web.Response:
     agora = _enabled_agora(request)
     fields = Fields(
@@ -69,31 +113,36 @@ async def rtc_token(request: web.Request) -> web.Response:
         privilege_expire=fields.integer_or_object("privilege_expire"),
         with_rtm=bool(fields.boolean("with_rtm", required=False)),
     )
+    token_request = _admit_rtc(request, agora, token_request)
     answer = issue_rtc_token(agora, token_request, **_issue_time_and_salt(request))
     token_issued("agora", "rtc")
     return web.json_response(answer)
 
 
+@needs_caller
 async def rtm_token(request: web.Request) -> web.Response:
     agora = _enabled_agora(request)
     fields = Fields(await read_json_object(request), allowed=("user_id", "expire"))
-    token_request = RtmTokenRequest(
-        user_id=fields.string("user_id") or "",
-        expire=fields.integer("expire", required=False),
-    )
+    expire = fields.integer("expire", required=False)
+    user_id = _admit_user(request, agora, fields.string("user_id", required=False), expire, "rtm")
+    if user_id is None:
+        raise ApiError.invalid_field("user_id", "is required")
+    token_request = RtmTokenRequest(user_id=user_id, expire=expire)
     answer = issue_rtm_token(agora, token_request, **_issue_time_and_salt(request))
     token_issued("agora", "rtm")
     return web.json_response(answer)
 
 
+@needs_caller
 async def chat_token(request: web.Request) -> web.Response:
     agora = _enabled_agora(request)
     fields = Fields(await read_json_object(request), allowed=("kind", "user_id", "expire"))
-    token_request = ChatTokenRequest(
-        kind=fields.string("kind") or "",
-        user_id=fields.string("user_id", required=False),
-        expire=fields.integer("expire", required=False),
-    )
+    kind = fields.string("kind") or ""
+    expire = fields.integer("expire", required=False)
+    user_id = fields.string("user_id", required=False)
+    if kind == "user":
+        user_id = _admit_user(request, agora, user_id, expire, "chat")
+    token_request = ChatTokenRequest(kind=kind, user_id=user_id, expire=expire)
     answer = issue_chat_token(agora, token_request, **_issue_time_and_salt(request))
     token_issued("agora", f"chat_{token_request.kind}")
     return web.json_response(answer)
@@ -154,6 +203,7 @@ def _sample_integer(fields: dict[str, Any], name: str) -> int:
 
 
 @error_shape(_sample_error)
+@needs_caller
 async def fetch_rtc_token(request: web.Request) -> web.Response:
     if request.method == "OPTIONS":
         return web.Response(
@@ -181,11 +231,10 @@ async def fetch_rtc_token(request: web.Request) -> web.Response:
     role_number = _sample_integer(fields, "role")
     if role_number not in _SAMPLE_ROLES:
         raise ApiError.invalid_field("role", "must be 1 (publisher) or 2 (subscriber)")
-    issued = issue_rtc_token(
-        agora,
-        RtcTokenRequest(channel=channel, uid=uid, role=_SAMPLE_ROLES[role_number]),
-        **_issue_time_and_salt(request),
+    ask = _admit_rtc(
+        request, agora, RtcTokenRequest(channel=channel, uid=uid, role=_SAMPLE_ROLES[role_number])
     )
+    issued = issue_rtc_token(agora, ask, **_issue_time_and_salt(request))
     token_issued("agora", "rtc")
     return web.json_response(
         {"code": "200", "token": issued["token"]}, headers=_sample_cors_headers(request)

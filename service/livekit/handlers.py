@@ -11,8 +11,10 @@ from typing import Any
 
 from aiohttp import web
 
+from service.access.gate import allowed, bound_identity, caller_of
+from service.access.policy import check_allowed, check_room, check_ttl
 from service.config import LiveKitSettings
-from service.context import CLOCK, SETTINGS
+from service.context import CLOCK, GATE, SETTINGS
 from service.errors import ApiError
 from service.events import take_event
 from service.livekit.issue import issue_participant_token, signing_key_of
@@ -20,7 +22,7 @@ from service.livekit.tokens import AGENT_DISPATCH_TYPES, ROOM_CONFIG_TYPES, Part
 from service.livekit.webhook import VerifiedWebhook, summarize_event, verify_webhook
 from service.logs import get_logger
 from service.metrics import token_issued
-from service.middlewares import VERIFIED_BODY, error_shape, takes_signed_body
+from service.middlewares import VERIFIED_BODY, error_shape, needs_caller, takes_signed_body
 from service.signatures import WebhookRejected
 from service.validation import Fields, json_type, parse_json, read_json_object
 
@@ -38,6 +40,23 @@ def _now(request: web.Request) -> int:
     return int(request.app[CLOCK]())
 
 
+def _admit(
+    request: web.Request, livekit: LiveKitSettings, grant: ParticipantGrant, ttl: int | None
+) -> None:
+    """What the policy lets this caller ask for: the room, grants beyond joining, the TTL."""
+    caller, policy = caller_of(request), request.app[GATE].settings.policy.livekit
+    room = grant.video.get("room")
+    if isinstance(room, str) and room:
+        allowed(check_room, policy.rooms, room, caller.claims, field="room", noun="room")
+    elif policy.rooms is not None:
+        raise ApiError(403, "forbidden", "name the room: your tokens are limited to some rooms")
+    asked = [
+        name for name, value in grant.video.items() if name not in ("roomJoin", "room") and value
+    ]
+    allowed(check_allowed, policy.grants, asked, field="video", what="grant")
+    allowed(check_ttl, policy.max_ttl, ttl or livekit.token_ttl, field="ttl")
+
+
 # --- POST /token: OpenVidu's application-server contract, for its unchanged clients ---
 
 OPENVIDU_REQUIRED = "roomName and participantName are required"
@@ -51,15 +70,19 @@ def _openvidu_error(request: web.Request, error: ApiError) -> web.Response:
 
 
 @error_shape(_openvidu_error)
+@needs_caller
 async def openvidu_token(request: web.Request) -> web.Response:
     livekit = _enabled_livekit(request)
     body = await read_json_object(request)
     room, participant = body.get("roomName"), body.get("participantName")
     if not (isinstance(room, str) and room and isinstance(participant, str) and participant):
         raise ApiError(400, "invalid_field", OPENVIDU_REQUIRED)
+    # Signed in (jwt mode), the identity is the caller's own; the name stays as asked.
+    identity = caller_of(request).identity or participant
     grant = ParticipantGrant(
-        identity=participant, name=participant, video={"roomJoin": True, "room": room}
+        identity=identity, name=participant, video={"roomJoin": True, "room": room}
     )
+    _admit(request, livekit, grant, None)
     issued = issue_participant_token(livekit, grant, ttl=None, issued_at=_now(request))
     token_issued("livekit", "openvidu")
     return web.json_response({"token": issued["token"]})
@@ -100,11 +123,13 @@ def _video_grant(room: str | None, video: dict[str, Any]) -> dict[str, Any]:
     return {"roomJoin": True, **video, "room": room}
 
 
+@needs_caller
 async def livekit_token(request: web.Request) -> web.Response:
     livekit = _enabled_livekit(request)
     fields = Fields(await read_json_object(request), allowed=_TOKEN_FIELDS)
+    given = fields.string("identity", required=caller_of(request).identity is None)
     grant = ParticipantGrant(
-        identity=fields.string("identity") or "",
+        identity=bound_identity(caller_of(request), given, field="identity") or "",
         name=fields.string("name", required=False) or "",
         metadata=fields.string("metadata", required=False) or "",
         attributes=_object(fields, "attributes"),
@@ -113,6 +138,7 @@ async def livekit_token(request: web.Request) -> web.Response:
         room_config=_object(fields, "roomConfig"),
     )
     ttl = fields.integer("ttl", required=False)
+    _admit(request, livekit, grant, ttl)
     issued = issue_participant_token(livekit, grant, ttl=ttl, issued_at=_now(request))
     token_issued("livekit", "participant")
     return web.json_response(issued)
@@ -161,6 +187,7 @@ def _room_config_from_snake(config: dict[str, Any]) -> dict[str, Any]:
     return converted
 
 
+@needs_caller
 async def connection_details(request: web.Request) -> web.Response:
     livekit = _enabled_livekit(request)
     if livekit.url is None:
@@ -172,10 +199,12 @@ async def connection_details(request: web.Request) -> web.Response:
     fields = Fields(await read_json_object(request), allowed=_CONNECTION_FIELDS)
     # Every field is optional in LiveKit's contract: make up what is missing.
     room = fields.string("room_name", required=False) or f"room-{secrets.token_hex(4)}"
-    identity = (
-        fields.string("participant_identity", required=False)
-        or f"participant-{secrets.token_hex(4)}"
+    given = bound_identity(
+        caller_of(request),
+        fields.string("participant_identity", required=False),
+        field="participant_identity",
     )
+    identity = given or f"participant-{secrets.token_hex(4)}"
     name = fields.string("participant_name", required=False) or ""
     grant = ParticipantGrant(
         identity=identity,
@@ -185,6 +214,7 @@ async def connection_details(request: web.Request) -> web.Response:
         video={"roomJoin": True, "room": room},
         room_config=_room_config_from_snake(_object(fields, "room_config")),
     )
+    _admit(request, livekit, grant, None)
     issued = issue_participant_token(livekit, grant, ttl=None, issued_at=_now(request))
     token_issued("livekit", "connection_details")
     answer = {

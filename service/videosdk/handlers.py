@@ -6,17 +6,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from service.access.gate import allowed, bound_identity, caller_of
+from service.access.policy import check_allowed, check_room, check_ttl
 from service.config import VideoSdkSettings
-from service.context import CLOCK, SETTINGS, TOKEN_IDS, VIDEOSDK_API, VIDEOSDK_WEBHOOK_KEY
+from service.context import CLOCK, GATE, SETTINGS, TOKEN_IDS, VIDEOSDK_API, VIDEOSDK_WEBHOOK_KEY
 from service.errors import ApiError
 from service.events import take_event
 from service.metrics import token_issued
-from service.middlewares import VERIFIED_BODY, takes_signed_body
+from service.middlewares import VERIFIED_BODY, needs_caller, takes_signed_body
 from service.signatures import WebhookRejected
 from service.validation import Fields, json_type, parse_json, read_json_object
 from service.videosdk.tokens import TokenGrant, TokenRuleError, build_token, server_grant
@@ -58,6 +61,33 @@ def _issue(request: web.Request, grant: TokenGrant, ttl: int | None) -> dict[str
     }
 
 
+def _admit(request: web.Request, grant: TokenGrant, ttl: int | None) -> TokenGrant:
+    """The caller's own participant id (jwt mode), and what the policy allows them."""
+    caller = caller_of(request)
+    policy = request.app[GATE].settings.policy.videosdk
+    participant = bound_identity(caller, grant.participant_id, field="participantId")
+    if participant != grant.participant_id:
+        roles = grant.roles if grant.roles is not None else ("rtc",)
+        grant = replace(grant, participant_id=participant, roles=roles)
+    if grant.room_id is not None:
+        allowed(check_room, policy.rooms, grant.room_id, caller.claims, field="roomId", noun="room")
+    elif policy.rooms is not None:
+        raise ApiError(
+            403,
+            "forbidden",
+            "name the room (roomId): your tokens are limited to some rooms",
+            field="roomId",
+        )
+    allowed(
+        check_allowed, policy.permissions, grant.permissions, field="permissions", what="permission"
+    )
+    allowed(check_allowed, policy.roles, grant.roles or (), field="roles", what="role")
+    videosdk = request.app[SETTINGS].videosdk
+    allowed(check_ttl, policy.max_ttl, ttl or videosdk.token_ttl, field="ttl")
+    return grant
+
+
+@needs_caller
 async def get_token(request: web.Request) -> web.Response:
     """GET /get-token[?roomId=&participantId=] (the examples call it peerId)."""
     query = request.query
@@ -74,7 +104,7 @@ async def get_token(request: web.Request) -> web.Response:
         participant_id=participant,
         roles=("rtc",) if restricted else None,
     )
-    token = _issue(request, grant, None)["token"]
+    token = _issue(request, _admit(request, grant, None), None)["token"]
     token_issued("videosdk", "participant")
     return web.json_response({"token": token})
 
@@ -88,6 +118,7 @@ def _strings(fields: Fields, name: str) -> Sequence[str] | None:
     return tuple(value)
 
 
+@needs_caller
 async def videosdk_token(request: web.Request) -> web.Response:
     _enabled_videosdk(request)
     fields = Fields(
@@ -102,7 +133,8 @@ async def videosdk_token(request: web.Request) -> web.Response:
         participant_id=fields.string("participantId", required=False),
         roles=_strings(fields, "roles"),
     )
-    answer = _issue(request, grant, fields.integer("ttl", required=False))
+    ttl = fields.integer("ttl", required=False)
+    answer = _issue(request, _admit(request, grant, ttl), ttl)
     token_issued("videosdk", "participant")
     return web.json_response(answer)
 
@@ -124,6 +156,7 @@ def _rest_token(request: web.Request, fields: Fields) -> str:
     return str(_issue(request, server_grant(), videosdk.server_token_ttl)["token"])
 
 
+@needs_caller
 async def create_meeting(request: web.Request) -> web.Response:
     _enabled_videosdk(request)
     fields = Fields(
@@ -145,6 +178,7 @@ async def create_meeting(request: web.Request) -> web.Response:
     return web.json_response({**room, "meetingId": room["roomId"]})
 
 
+@needs_caller
 async def validate_meeting(request: web.Request) -> web.Response:
     _enabled_videosdk(request)
     meeting_id = request.match_info["meetingId"]

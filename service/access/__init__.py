@@ -1,0 +1,1 @@
+"""Who may get tokens: caller authentication, issuance policy, rate limits."""

@@ -1,0 +1,168 @@
+"""Authenticating callers: none, shared API keys, or the app's own user JWTs.
+
+Pure apart from fetching a JWKS, which goes through an injected async function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+
+from service.signatures import WebhookRejected
+
+ASYMMETRIC = ("RS256", "ES256")
+JWKS_MIN_REFRESH_SECONDS = 10.0  # an unknown kid may trigger a refetch at most this often
+LEEWAY_SECONDS = 30
+
+
+class Unauthenticated(WebhookRejected):
+    """No credentials (400 is never used here: always 401 with a reason)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(401, message)
+
+
+@dataclass(frozen=True)
+class Caller:
+    kind: str  # "anonymous", "api-key", "jwt"
+    subject: str  # what rate limits count by; never a secret
+    identity: str | None = None  # jwt mode: the participant identity claims fix
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+
+ANONYMOUS = Caller(kind="anonymous", subject="anonymous")
+
+
+def key_fingerprint(key: str) -> str:
+    """A stable, non-secret name for an API key, for logs and rate limits."""
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def authenticate_api_key(presented: str | None, keys: Sequence[str]) -> Caller:
+    if not presented:
+        raise Unauthenticated("send your API key in the X-API-Key header")
+    matched = None
+    for key in keys:
+        # Compare against every key, in constant time each, so timing tells nothing.
+        if hmac.compare_digest(presented.encode(), key.encode()):
+            matched = key
+    if matched is None:
+        raise Unauthenticated("the API key is not valid")
+    return Caller(kind="api-key", subject=key_fingerprint(matched))
+
+
+@dataclass(frozen=True)
+class JwtRules:
+    issuer: str
+    audience: str
+    identity_claim: str = "sub"
+    secret: str | None = field(default=None, repr=False)  # HS256
+    jwks_url: str | None = None  # RS256 / ES256
+
+
+class JwksCache:
+    """An issuer's keys by kid; refetched when a token names a kid we do not know."""
+
+    def __init__(
+        self,
+        fetch: Callable[[], Awaitable[Mapping[str, Any]]],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fetch = fetch
+        self._clock = clock
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def _refresh(self) -> None:
+        document = await self._fetch()
+        keys: dict[str, jwt.PyJWK] = {}
+        for entry in document.get("keys", []):
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("kid"), str):
+                continue
+            try:
+                key = jwt.PyJWK(dict(entry))
+            except jwt.PyJWTError:
+                continue  # a key type we do not use
+            keys[entry["kid"]] = key
+        self._keys = keys
+        self._fetched_at = self._clock()
+
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        if kid in self._keys:
+            return self._keys[kid]
+        async with self._lock:
+            recently = (
+                self._fetched_at is not None
+                and self._clock() - self._fetched_at < JWKS_MIN_REFRESH_SECONDS
+            )
+            if kid not in self._keys and not recently:
+                await self._refresh()
+        return self._keys.get(kid)
+
+
+async def authenticate_jwt(
+    authorization: str | None, rules: JwtRules, jwks: JwksCache | None
+) -> Caller:
+    if not authorization or not authorization.startswith("Bearer "):
+        raise Unauthenticated("send your login token as Authorization: Bearer <token>")
+    token = authorization[len("Bearer ") :].strip()
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise Unauthenticated("the login token is not a JWT") from None
+    algorithm = header.get("alg")
+    key: Any
+    if rules.secret is not None:
+        if algorithm != "HS256":
+            raise Unauthenticated("login tokens must be signed with HS256")
+        key, algorithms = rules.secret, ["HS256"]
+    else:
+        # Only asymmetric algorithms: an HS256 token "signed" with the public key fails.
+        if algorithm not in ASYMMETRIC:
+            raise Unauthenticated(f"login tokens must be signed with {' or '.join(ASYMMETRIC)}")
+        kid = header.get("kid")
+        found = await jwks.key(kid) if jwks is not None and isinstance(kid, str) else None
+        if found is None:
+            raise Unauthenticated("the login token's key (kid) is not one the issuer publishes")
+        if found.algorithm_name != algorithm:
+            raise Unauthenticated("the login token's algorithm does not match its key")
+        key, algorithms = found.key, [algorithm]
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=algorithms,
+            issuer=rules.issuer,
+            audience=rules.audience,
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["exp", "iss", "aud"], "verify_iat": False},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthenticated("the login token has expired") from None
+    except jwt.InvalidIssuerError:
+        raise Unauthenticated("the login token is from another issuer") from None
+    except jwt.InvalidAudienceError:
+        raise Unauthenticated("the login token is for another audience") from None
+    except jwt.PyJWTError:
+        raise Unauthenticated("the login token does not verify") from None
+    identity = claims.get(rules.identity_claim)
+    if not isinstance(identity, (str, int)) or isinstance(identity, bool) or str(identity) == "":
+        raise Unauthenticated(f"the login token has no {rules.identity_claim} claim")
+    subject = "user-" + hashlib.sha256(f"{rules.issuer}\0{identity}".encode()).hexdigest()[:12]
+    return Caller(kind="jwt", subject=subject, identity=str(identity), claims=claims)
+
+
+def jwks_document(raw: bytes) -> Mapping[str, Any]:
+    document = json.loads(raw)
+    if not isinstance(document, Mapping):
+        raise ValueError("a JWKS is a JSON object")
+    return document

@@ -1,0 +1,92 @@
+"""The gate in front of every token route: who is calling, how often, and on whose behalf.
+
+Handlers marked @needs_caller get request[CALLER]; the policy and identity helpers here
+turn a refusal into a 403 the client can show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from service.access.callers import (
+    ANONYMOUS,
+    Caller,
+    JwksCache,
+    Unauthenticated,
+    authenticate_api_key,
+    authenticate_jwt,
+)
+from service.access.policy import PolicyDenied
+from service.access.ratelimit import Buckets, Limit, retry_after
+from service.config import AccessSettings
+from service.errors import ApiError
+
+CALLER: web.RequestKey[Caller] = web.RequestKey("caller")
+
+
+class Gate:
+    def __init__(self, settings: AccessSettings, buckets: Buckets, jwks: JwksCache | None) -> None:
+        self.settings = settings
+        self.buckets = buckets
+        self._jwks = jwks
+
+    async def authenticate(self, request: web.Request) -> Caller:
+        settings = self.settings
+        try:
+            if settings.mode == "api-key":
+                return authenticate_api_key(request.headers.get("X-API-Key"), settings.api_keys)
+            if settings.mode == "jwt" and settings.jwt is not None:
+                return await authenticate_jwt(
+                    request.headers.get("Authorization"), settings.jwt, self._jwks
+                )
+        except Unauthenticated as refused:
+            challenge = "Bearer" if settings.mode == "jwt" else 'ApiKey header="X-API-Key"'
+            raise ApiError(
+                401, "unauthorized", refused.message, headers={"WWW-Authenticate": challenge}
+            ) from None
+        return ANONYMOUS
+
+    async def limit(self, key: str, limit: Limit | None) -> None:
+        if limit is None:
+            return
+        wait = await self.buckets.take(key, limit)
+        if wait > 0:
+            raise ApiError(
+                429,
+                "rate_limited",
+                "too many token requests; retry after the time in Retry-After",
+                headers={"Retry-After": retry_after(wait)},
+            )
+
+
+def caller_of(request: web.Request) -> Caller:
+    caller: Caller = request.get(CALLER, ANONYMOUS)
+    return caller
+
+
+def bound_identity(caller: Caller, given: str | None, *, field: str) -> str | None:
+    """In jwt mode the identity is the caller's own: fill it in, or refuse another one."""
+    if caller.identity is None:
+        return given
+    if given is None or given == "":
+        return caller.identity
+    if given != caller.identity:
+        raise ApiError(
+            403,
+            "forbidden",
+            f"{field}: must be your own identity from your login ({caller.identity!r}), "
+            "or left out",
+            field=field,
+        )
+    return given
+
+
+def allowed(check: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    """Run a policy check; a denial is a 403 naming the field."""
+    try:
+        check(*args, **kwargs)
+    except PolicyDenied as denied:
+        raise ApiError(403, "forbidden", denied.message, field=denied.field) from None
