@@ -163,3 +163,14 @@ def check_allowed(
 def check_ttl(maximum: int | None, seconds: int, *, field: str) -> None:
     if maximum is not None and seconds > maximum:
         raise PolicyDenied(field, f"tokens may last at most {maximum} seconds")
+
+
+def lifetime(maximum: int | None, asked: int | None, default: int, *, field: str) -> int | None:
+    """The lifetime to issue: as asked (within the policy), else the configured default,
+    shortened to the policy's maximum. None means "the default", unchanged."""
+    if asked is not None:
+        check_ttl(maximum, asked, field=field)
+        return asked
+    if maximum is not None and default > maximum:
+        return maximum
+    return None

@@ -8,7 +8,13 @@ from typing import Any
 from aiohttp import web
 
 from service.access.gate import allowed, bound_identity, caller_of
-from service.access.policy import PlatformPolicy, check_allowed, check_room, check_ttl
+from service.access.policy import (
+    PlatformPolicy,
+    PolicyDenied,
+    check_allowed,
+    check_room,
+    lifetime,
+)
 from service.agora.issue import (
     ROLE_NAMES,
     ROLES_BY_NAME,
@@ -69,10 +75,17 @@ def _admit_rtc(request: web.Request, agora: AgoraSettings, ask: RtcTokenRequest)
             bound_identity(caller, ask.user_account, field="user_account")
     allowed(check_room, policy.rooms, ask.channel, caller.claims, field="channel", noun="channel")
     allowed(check_allowed, policy.roles, [ROLE_NAMES[ask.role]], field="role", what="role")
-    allowed(check_ttl, policy.max_ttl, ask.expire or agora.token_expire, field="expire")
+    ask = replace(ask, expire=_lifetime(policy, ask.expire, agora))
     if ask.with_rtm and not policy.rtm:
         raise ApiError(403, "forbidden", "RTM tokens are not allowed for you", field="with_rtm")
     return ask
+
+
+def _lifetime(policy: PlatformPolicy, asked: int | None, agora: AgoraSettings) -> int | None:
+    try:
+        return lifetime(policy.max_ttl, asked, agora.token_expire, field="expire")
+    except PolicyDenied as denied:
+        raise ApiError(403, "forbidden", denied.message, field=denied.field) from None
 
 
 def _admit_user(
@@ -81,12 +94,12 @@ def _admit_user(
     user_id: str | None,
     expire: int | None,
     service: str,
-) -> str | None:
+) -> tuple[str | None, int | None]:
     caller, policy = caller_of(request), _agora_policy(request)
     if not getattr(policy, service):
         raise ApiError(403, "forbidden", f"{service.upper()} tokens are not allowed for you")
-    allowed(check_ttl, policy.max_ttl, expire or agora.token_expire, field="expire")
-    return bound_identity(caller, user_id, field="user_id")
+    expire = _lifetime(policy, expire, agora)
+    return bound_identity(caller, user_id, field="user_id"), expire
 
 
 @needs_caller
@@ -124,7 +137,9 @@ async def rtm_token(request: web.Request) -> web.Response:
     agora = _enabled_agora(request)
     fields = Fields(await read_json_object(request), allowed=("user_id", "expire"))
     expire = fields.integer("expire", required=False)
-    user_id = _admit_user(request, agora, fields.string("user_id", required=False), expire, "rtm")
+    user_id, expire = _admit_user(
+        request, agora, fields.string("user_id", required=False), expire, "rtm"
+    )
     if user_id is None:
         raise ApiError.invalid_field("user_id", "is required")
     token_request = RtmTokenRequest(user_id=user_id, expire=expire)
@@ -141,7 +156,7 @@ async def chat_token(request: web.Request) -> web.Response:
     expire = fields.integer("expire", required=False)
     user_id = fields.string("user_id", required=False)
     if kind == "user":
-        user_id = _admit_user(request, agora, user_id, expire, "chat")
+        user_id, expire = _admit_user(request, agora, user_id, expire, "chat")
     token_request = ChatTokenRequest(kind=kind, user_id=user_id, expire=expire)
     answer = issue_chat_token(agora, token_request, **_issue_time_and_salt(request))
     token_issued("agora", f"chat_{token_request.kind}")

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from service.access.gate import allowed, bound_identity, caller_of
-from service.access.policy import check_allowed, check_room, check_ttl
+from service.access.policy import PolicyDenied, check_allowed, check_room, lifetime
 from service.config import LiveKitSettings
 from service.context import CLOCK, GATE, SETTINGS
 from service.errors import ApiError
@@ -42,7 +42,7 @@ def _now(request: web.Request) -> int:
 
 def _admit(
     request: web.Request, livekit: LiveKitSettings, grant: ParticipantGrant, ttl: int | None
-) -> None:
+) -> int | None:
     """What the policy lets this caller ask for: the room, grants beyond joining, the TTL."""
     caller, policy = caller_of(request), request.app[GATE].settings.policy.livekit
     room = grant.video.get("room")
@@ -54,7 +54,10 @@ def _admit(
         name for name, value in grant.video.items() if name not in ("roomJoin", "room") and value
     ]
     allowed(check_allowed, policy.grants, asked, field="video", what="grant")
-    allowed(check_ttl, policy.max_ttl, ttl or livekit.token_ttl, field="ttl")
+    try:
+        return lifetime(policy.max_ttl, ttl, livekit.token_ttl, field="ttl")
+    except PolicyDenied as denied:
+        raise ApiError(403, "forbidden", denied.message, field=denied.field) from None
 
 
 # --- POST /token: OpenVidu's application-server contract, for its unchanged clients ---
@@ -82,8 +85,8 @@ async def openvidu_token(request: web.Request) -> web.Response:
     grant = ParticipantGrant(
         identity=identity, name=participant, video={"roomJoin": True, "room": room}
     )
-    _admit(request, livekit, grant, None)
-    issued = issue_participant_token(livekit, grant, ttl=None, issued_at=_now(request))
+    ttl = _admit(request, livekit, grant, None)
+    issued = issue_participant_token(livekit, grant, ttl=ttl, issued_at=_now(request))
     token_issued("livekit", "openvidu")
     return web.json_response({"token": issued["token"]})
 
@@ -138,7 +141,7 @@ async def livekit_token(request: web.Request) -> web.Response:
         room_config=_object(fields, "roomConfig"),
     )
     ttl = fields.integer("ttl", required=False)
-    _admit(request, livekit, grant, ttl)
+    ttl = _admit(request, livekit, grant, ttl)
     issued = issue_participant_token(livekit, grant, ttl=ttl, issued_at=_now(request))
     token_issued("livekit", "participant")
     return web.json_response(issued)
@@ -214,8 +217,8 @@ async def connection_details(request: web.Request) -> web.Response:
         video={"roomJoin": True, "room": room},
         room_config=_room_config_from_snake(_object(fields, "room_config")),
     )
-    _admit(request, livekit, grant, None)
-    issued = issue_participant_token(livekit, grant, ttl=None, issued_at=_now(request))
+    ttl = _admit(request, livekit, grant, None)
+    issued = issue_participant_token(livekit, grant, ttl=ttl, issued_at=_now(request))
     token_issued("livekit", "connection_details")
     answer = {
         "server_url": livekit.url,

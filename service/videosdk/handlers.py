@@ -13,7 +13,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from service.access.gate import allowed, bound_identity, caller_of
-from service.access.policy import check_allowed, check_room, check_ttl
+from service.access.policy import PolicyDenied, check_allowed, check_room, lifetime
 from service.config import VideoSdkSettings
 from service.context import CLOCK, GATE, SETTINGS, TOKEN_IDS, VIDEOSDK_API, VIDEOSDK_WEBHOOK_KEY
 from service.errors import ApiError
@@ -61,7 +61,9 @@ def _issue(request: web.Request, grant: TokenGrant, ttl: int | None) -> dict[str
     }
 
 
-def _admit(request: web.Request, grant: TokenGrant, ttl: int | None) -> TokenGrant:
+def _admit(
+    request: web.Request, grant: TokenGrant, ttl: int | None
+) -> tuple[TokenGrant, int | None]:
     """The caller's own participant id (jwt mode), and what the policy allows them."""
     caller = caller_of(request)
     policy = request.app[GATE].settings.policy.videosdk
@@ -83,8 +85,10 @@ def _admit(request: web.Request, grant: TokenGrant, ttl: int | None) -> TokenGra
     )
     allowed(check_allowed, policy.roles, grant.roles or (), field="roles", what="role")
     videosdk = request.app[SETTINGS].videosdk
-    allowed(check_ttl, policy.max_ttl, ttl or videosdk.token_ttl, field="ttl")
-    return grant
+    try:
+        return grant, lifetime(policy.max_ttl, ttl, videosdk.token_ttl, field="ttl")
+    except PolicyDenied as denied:
+        raise ApiError(403, "forbidden", denied.message, field=denied.field) from None
 
 
 @needs_caller
@@ -104,7 +108,7 @@ async def get_token(request: web.Request) -> web.Response:
         participant_id=participant,
         roles=("rtc",) if restricted else None,
     )
-    token = _issue(request, _admit(request, grant, None), None)["token"]
+    token = _issue(request, *_admit(request, grant, None))["token"]
     token_issued("videosdk", "participant")
     return web.json_response({"token": token})
 
@@ -134,7 +138,7 @@ async def videosdk_token(request: web.Request) -> web.Response:
         roles=_strings(fields, "roles"),
     )
     ttl = fields.integer("ttl", required=False)
-    answer = _issue(request, _admit(request, grant, ttl), ttl)
+    answer = _issue(request, *_admit(request, grant, ttl))
     token_issued("videosdk", "participant")
     return web.json_response(answer)
 
