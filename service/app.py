@@ -42,13 +42,10 @@ from service.middlewares import (
     REQUEST_ID_HEADER,
     SIGNED_BODY_SCHEMES,
     SignedBodyScheme,
-    access_log_middleware,
-    caller_middleware,
-    client_address_middleware,
-    error_middleware,
-    in_flight_middleware,
-    signed_body_middleware,
+    request_middleware,
+    route_middleware,
 )
+from service.responses import json_response
 from service.store.base import EventStore
 from service.store.redis import RedisEventStore
 from service.store.sqlite import SqliteEventStore
@@ -67,19 +64,19 @@ def random_salt() -> int:
 
 async def healthz(request: web.Request) -> web.Response:
     # The worker's pid tells workers apart behind one port.
-    return web.json_response({"status": "ok", "worker": os.getpid()})
+    return json_response({"status": "ok", "worker": os.getpid()})
 
 
 async def readyz(request: web.Request) -> web.Response:
     if not request.app[LIFECYCLE].ready:
-        return web.json_response({"status": "not ready"}, status=503)
+        return json_response({"status": "not ready"}, status=503)
     settings = request.app[SETTINGS]
     platforms = {
         "agora": "enabled" if settings.agora.credentials else "disabled",
         "livekit": "enabled" if settings.livekit.enabled else "disabled",
         "videosdk": "enabled" if settings.videosdk.enabled else "disabled",
     }
-    return web.json_response({"status": "ready", "platforms": platforms})
+    return json_response({"status": "ready", "platforms": platforms})
 
 
 def _add_cors(app: web.Application, settings: Settings) -> None:
@@ -193,14 +190,7 @@ def create_app(
     token_ids: Callable[[], str] = lambda: uuid.uuid4().hex,
 ) -> web.Application:
     app = web.Application(
-        middlewares=[
-            in_flight_middleware,
-            client_address_middleware,
-            access_log_middleware,
-            error_middleware,
-            caller_middleware,
-            signed_body_middleware,
-        ],
+        middlewares=[request_middleware, route_middleware],
         # The largest any route takes; read_body holds each route to its own limit.
         client_max_size=max(settings.max_body_bytes, settings.events.webhook_max_body_bytes),
     )

@@ -15,6 +15,7 @@ from aiohttp import web
 from service.context import CLOCK, EVENT_STORE, FORWARDER, SETTINGS
 from service.errors import ApiError
 from service.logs import get_logger
+from service.responses import json_response
 from service.store.base import NewEvent, StoreUnavailable
 
 log = get_logger("service.events")
@@ -52,7 +53,7 @@ async def take_event(
     if is_new and forwarder is not None:
         forwarder.wake()
     # A JSON body on every 200: Agora NCS requires one.
-    return web.json_response({"status": "received" if is_new else "duplicate", "id": event_id})
+    return json_response({"status": "received" if is_new else "duplicate", "id": event_id})
 
 
 # --- GET /v1/events: the stored events, for apps that pull ---
@@ -107,7 +108,7 @@ async def list_events(request: web.Request) -> web.Response:
         raise ApiError.invalid_field("after", "is not a cursor this API gave out") from None
     except StoreUnavailable:
         raise ApiError(503, "store_unavailable", "the event store is unavailable") from None
-    return web.json_response(
+    return json_response(
         {
             "events": [event.to_api() for event in events],
             "next_cursor": events[-1].cursor if events else after,

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
+import orjson
 import structlog
 
 
 def configure_logging(log_format: str, level: str) -> None:
     renderer: structlog.types.Processor
+    logger_factory: Any
     if log_format == "console":
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+        logger_factory = structlog.PrintLoggerFactory(file=sys.stdout)
     else:
-        renderer = structlog.processors.JSONRenderer()
+        # orjson writes the line as bytes, several times faster than json + print.
+        renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
+        logger_factory = structlog.BytesLoggerFactory(file=sys.stdout.buffer)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -27,8 +33,8 @@ def configure_logging(log_format: str, level: str) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
-        cache_logger_on_first_use=False,
+        logger_factory=logger_factory,
+        cache_logger_on_first_use=True,
     )
 
 

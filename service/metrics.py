@@ -8,6 +8,7 @@ and /metrics sums them across workers (prometheus-client's multiprocess mode).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import (
@@ -38,8 +39,26 @@ UPSTREAM_ERRORS = Counter(
 )
 
 
+# Labelled children, looked up once each: labels() takes a lock and builds a key on
+# every call, which shows on the hot path.
+_children: dict[tuple[object, ...], Any] = {}
+
+
+def _child(metric: Any, *values: str) -> Any:
+    key = (metric, *values)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*values)
+    return child
+
+
 def token_issued(platform: str, kind: str) -> None:
-    TOKENS.labels(platform=platform, kind=kind).inc()
+    _child(TOKENS, platform, kind).inc()
+
+
+def request_answered(method: str, route: str, status: int, seconds: float) -> None:
+    _child(REQUESTS, method, route, str(status)).inc()
+    _child(LATENCY, route).observe(seconds)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -19,12 +19,14 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from service.access.callers import Caller
 from service.access.gate import CALLER
 from service.context import GATE, LIFECYCLE, SETTINGS
 from service.errors import ApiError
 from service.logs import get_logger
-from service.metrics import LATENCY, REQUESTS, WEBHOOK_REJECTIONS
+from service.metrics import WEBHOOK_REJECTIONS, request_answered
 from service.proxy import client_address, forwarded_chain
+from service.responses import json_response
 from service.validation import read_body
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
@@ -66,7 +68,7 @@ def default_error_response(request: web.Request, error: ApiError) -> web.Respons
         "field": error.field,
         "request_id": request.get(REQUEST_ID, ""),
     }
-    return web.json_response(body, status=error.status, headers=error.headers)
+    return json_response(body, status=error.status, headers=error.headers)
 
 
 def error_shape(
@@ -135,63 +137,20 @@ def _route_name(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-@web.middleware
-async def in_flight_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count requests from their headers to their answer, so shutdown can wait for them
-    (aiohttp's own graceful shutdown stops reading bodies still being uploaded)."""
-    lifecycle = request.app[LIFECYCLE]
-    lifecycle.request_started()
-    try:
-        return await handler(request)
-    finally:
-        lifecycle.request_finished()
-
-
-@web.middleware
-async def client_address_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def _client_address(request: web.Request) -> str | None:
     """The real client behind trusted proxies; everyone else's forwarding headers are
     ignored."""
+    trusted = request.app[SETTINGS].trusted_proxies
+    if not trusted:
+        return request.remote
     chain = forwarded_chain(
         request.headers.getall("X-Forwarded-For", []), request.headers.getall("Forwarded", [])
     )
-    trusted = request.app[SETTINGS].trusted_proxies
-    request[CLIENT_ADDRESS] = client_address(request.remote, chain, trusted)
-    return await handler(request)
+    return client_address(request.remote, chain, trusted)
 
 
-@web.middleware
-async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request_id = _request_id(request)
-    request[REQUEST_ID] = request_id
-    started = time.perf_counter()
-    # Only a cancelled request (the client went away) leaves the inner middleware
-    # without a response; log it the way nginx does.
-    status = 499
-    # Bound for any other line logged while handling this request.
-    structlog.contextvars.bind_contextvars(request_id=request_id)
-    try:
-        response = await handler(request)
-        status = response.status
-        response.headers[REQUEST_ID_HEADER] = request_id
-        return response
-    finally:
-        elapsed, route = time.perf_counter() - started, _route_name(request)
-        log.info(
-            "request",
-            request_id=request_id,
-            method=request.method,
-            route=route,
-            status=status,
-            duration_ms=round(elapsed * 1000, 2),
-            client=request.get(CLIENT_ADDRESS, request.remote),
-        )
-        REQUESTS.labels(method=request.method, route=route, status=str(status)).inc()
-        LATENCY.labels(route=route).observe(elapsed)
-        structlog.contextvars.unbind_contextvars("request_id")
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The handler's response, or the JSON error in the route's shape."""
     try:
         return await handler(request)
     except ApiError as error:
@@ -210,8 +169,52 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 @web.middleware
-async def signed_body_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    scheme_name = getattr(request.match_info.handler, "__signed_body_scheme__", None)
+async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Everything every request gets, in one layer (each layer costs on the hot path):
+    counted in flight, so shutdown can wait for it (aiohttp's own graceful shutdown stops
+    reading bodies still being uploaded); a request id; the real client address; JSON
+    errors; one access-log line and its metrics."""
+    lifecycle = request.app[LIFECYCLE]
+    lifecycle.request_started()
+    request_id = _request_id(request)
+    request[REQUEST_ID] = request_id
+    request[CLIENT_ADDRESS] = _client_address(request)
+    started = time.perf_counter()
+    # Only a cancelled request (the client went away) ends without a response; log it
+    # the way nginx does.
+    status = 499
+    # Bound for any other line logged while handling this request.
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    try:
+        response = await _answer(request, handler)
+        status = response.status
+        response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+    finally:
+        elapsed, route = time.perf_counter() - started, _route_name(request)
+        log.info(
+            "request",
+            request_id=request_id,
+            method=request.method,
+            route=route,
+            status=status,
+            duration_ms=round(elapsed * 1000, 2),
+            client=request[CLIENT_ADDRESS],
+        )
+        request_answered(request.method, route, status, elapsed)
+        structlog.contextvars.unbind_contextvars("request_id")
+        lifecycle.request_finished()
+
+
+@web.middleware
+async def route_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """What a route declared: callers for token routes (@needs_caller), signatures for
+    webhook routes (@takes_signed_body)."""
+    declared = request.match_info.handler
+    if getattr(declared, "__needs_caller__", False) and request.method != "OPTIONS":
+        # Preflights carry no credentials.
+        request[CALLER] = await _admit_caller(request)
+    scheme_name = getattr(declared, "__signed_body_scheme__", None)
     if scheme_name is not None:
         scheme = request.app[SIGNED_BODY_SCHEMES][scheme_name]
         body = await read_body(request, scheme.max_body_bytes)
@@ -223,11 +226,7 @@ async def signed_body_middleware(request: web.Request, handler: Handler) -> web.
     return await handler(request)
 
 
-@web.middleware
-async def caller_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    marked = getattr(request.match_info.handler, "__needs_caller__", False)
-    if not marked or request.method == "OPTIONS":  # preflights carry no credentials
-        return await handler(request)
+async def _admit_caller(request: web.Request) -> Caller:
     gate = request.app[GATE]
     limits = gate.settings
     # Per address first, so guessing keys or tokens is throttled too.
@@ -237,5 +236,4 @@ async def caller_middleware(request: web.Request, handler: Handler) -> web.Strea
         await gate.limit(f"caller:{caller.subject}", limits.caller_limit)
     elif caller.kind == "api-key":
         await gate.limit(f"caller:{caller.subject}", limits.api_key_limit)
-    request[CALLER] = caller
-    return await handler(request)
+    return caller

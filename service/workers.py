@@ -35,7 +35,7 @@ class ServiceApplication(BaseApplication):  # type: ignore[misc]
         config: dict[str, Any] = {
             "bind": f"{host}:{settings.port}",
             "workers": settings.workers,
-            "worker_class": "aiohttp.GunicornWebWorker",
+            "worker_class": "aiohttp.GunicornUVLoopWebWorker",
             "graceful_timeout": math.ceil(settings.shutdown_timeout + GRACE_MARGIN),
             "timeout": 30,
             "accesslog": None,  # our middleware logs each request

@@ -35,6 +35,7 @@ from service.errors import ApiError
 from service.events import take_event
 from service.metrics import token_issued
 from service.middlewares import VERIFIED_BODY, error_shape, needs_caller, takes_signed_body
+from service.responses import json_response
 from service.signatures import WebhookRejected
 from service.validation import Fields, json_type, parse_json, read_json_object
 
@@ -129,7 +130,7 @@ async def rtc_token(request: web.Request) -> web.Response:
     token_request = _admit_rtc(request, agora, token_request)
     answer = issue_rtc_token(agora, token_request, **_issue_time_and_salt(request))
     token_issued("agora", "rtc")
-    return web.json_response(answer)
+    return json_response(answer)
 
 
 @needs_caller
@@ -145,7 +146,7 @@ async def rtm_token(request: web.Request) -> web.Response:
     token_request = RtmTokenRequest(user_id=user_id, expire=expire)
     answer = issue_rtm_token(agora, token_request, **_issue_time_and_salt(request))
     token_issued("agora", "rtm")
-    return web.json_response(answer)
+    return json_response(answer)
 
 
 @needs_caller
@@ -160,7 +161,7 @@ async def chat_token(request: web.Request) -> web.Response:
     token_request = ChatTokenRequest(kind=kind, user_id=user_id, expire=expire)
     answer = issue_chat_token(agora, token_request, **_issue_time_and_salt(request))
     token_issued("agora", f"chat_{token_request.kind}")
-    return web.json_response(answer)
+    return json_response(answer)
 
 
 # --- POST /fetch_rtc_token: Agora's Go token-server sample, for its unchanged clients ---
@@ -188,7 +189,7 @@ def _sample_cors_headers(request: web.Request) -> dict[str, str]:
 def _sample_error(request: web.Request, error: ApiError) -> web.Response:
     # The sample's clients read "token" from every answer; errors put the message there.
     headers = {**_sample_cors_headers(request), **error.headers}
-    return web.json_response(
+    return json_response(
         {"code": str(error.status), "token": error.message}, status=error.status, headers=headers
     )
 
@@ -251,7 +252,7 @@ async def fetch_rtc_token(request: web.Request) -> web.Response:
     )
     issued = issue_rtc_token(agora, ask, **_issue_time_and_salt(request))
     token_issued("agora", "rtc")
-    return web.json_response(
+    return json_response(
         {"code": "200", "token": issued["token"]}, headers=_sample_cors_headers(request)
     )
 

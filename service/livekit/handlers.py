@@ -23,6 +23,7 @@ from service.livekit.webhook import VerifiedWebhook, summarize_event, verify_web
 from service.logs import get_logger
 from service.metrics import token_issued
 from service.middlewares import VERIFIED_BODY, error_shape, needs_caller, takes_signed_body
+from service.responses import json_response
 from service.signatures import WebhookRejected
 from service.validation import Fields, json_type, parse_json, read_json_object
 
@@ -67,7 +68,7 @@ OPENVIDU_REQUIRED = "roomName and participantName are required"
 
 def _openvidu_error(request: web.Request, error: ApiError) -> web.Response:
     # OpenVidu's clients read errorMessage from every failure.
-    return web.json_response(
+    return json_response(
         {"errorMessage": error.message}, status=error.status, headers=error.headers
     )
 
@@ -88,7 +89,7 @@ async def openvidu_token(request: web.Request) -> web.Response:
     ttl = _admit(request, livekit, grant, None)
     issued = issue_participant_token(livekit, grant, ttl=ttl, issued_at=_now(request))
     token_issued("livekit", "openvidu")
-    return web.json_response({"token": issued["token"]})
+    return json_response({"token": issued["token"]})
 
 
 # --- POST /v1/livekit/token ---
@@ -144,7 +145,7 @@ async def livekit_token(request: web.Request) -> web.Response:
     ttl = _admit(request, livekit, grant, ttl)
     issued = issue_participant_token(livekit, grant, ttl=ttl, issued_at=_now(request))
     token_issued("livekit", "participant")
-    return web.json_response(issued)
+    return json_response(issued)
 
 
 # --- POST /v1/livekit/connection-details: LiveKit's standard token endpoint ---
@@ -226,7 +227,7 @@ async def connection_details(request: web.Request) -> web.Response:
         "participant_name": name or identity,
         "room_name": room,
     }
-    return web.json_response(answer, status=201)
+    return json_response(answer, status=201)
 
 
 # --- POST /livekit/webhook ---

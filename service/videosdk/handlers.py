@@ -20,6 +20,7 @@ from service.errors import ApiError
 from service.events import take_event
 from service.metrics import token_issued
 from service.middlewares import VERIFIED_BODY, needs_caller, takes_signed_body
+from service.responses import json_response
 from service.signatures import WebhookRejected
 from service.validation import Fields, json_type, parse_json, read_json_object
 from service.videosdk.tokens import TokenGrant, TokenRuleError, build_token, server_grant
@@ -110,7 +111,7 @@ async def get_token(request: web.Request) -> web.Response:
     )
     token = _issue(request, *_admit(request, grant, None))["token"]
     token_issued("videosdk", "participant")
-    return web.json_response({"token": token})
+    return json_response({"token": token})
 
 
 def _strings(fields: Fields, name: str) -> Sequence[str] | None:
@@ -140,7 +141,7 @@ async def videosdk_token(request: web.Request) -> web.Response:
     ttl = fields.integer("ttl", required=False)
     answer = _issue(request, *_admit(request, grant, ttl))
     token_issued("videosdk", "participant")
-    return web.json_response(answer)
+    return json_response(answer)
 
 
 async def _optional_body(request: web.Request) -> dict[str, Any]:
@@ -179,7 +180,7 @@ async def create_meeting(request: web.Request) -> web.Response:
     # `region` is accepted for the examples' clients and dropped: VideoSDK discontinued it.
     fields.string("region", required=False)
     room = await request.app[VIDEOSDK_API].create_room(_rest_token(request, fields), body)
-    return web.json_response({**room, "meetingId": room["roomId"]})
+    return json_response({**room, "meetingId": room["roomId"]})
 
 
 @needs_caller
@@ -194,7 +195,7 @@ async def validate_meeting(request: web.Request) -> web.Response:
         raise ApiError(
             410, "meeting_disabled", f"meeting {meeting_id!r} exists but is disabled at VideoSDK"
         )
-    return web.json_response({**room, "meetingId": room.get("roomId", meeting_id)})
+    return json_response({**room, "meetingId": room.get("roomId", meeting_id)})
 
 
 # --- POST /videosdk/webhook ---
