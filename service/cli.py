@@ -27,7 +27,7 @@ from service.errors import ApiError
 from service.store.base import StoreUnavailable
 
 PROG = "rtc-token-service"
-COMMANDS = ("serve", "agora-token", "inspect")
+COMMANDS = ("serve", "agora-token", "inspect", "loadtest")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,6 +72,24 @@ def _parser() -> argparse.ArgumentParser:
     chat_who.add_argument("--user-id")
     chat_who.add_argument("--app", action="store_true")
     chat.add_argument("--expire", type=int)
+
+    load = commands.add_parser(
+        "loadtest", help="renew tokens from a fleet of virtual clients and report"
+    )
+    load.add_argument("--url", default="http://127.0.0.1:6080", help="the service to load")
+    load.add_argument("--mode", choices=("agora", "livekit", "videosdk"), default="agora")
+    load.add_argument("--clients", type=int, default=100, help="virtual clients")
+    load.add_argument("--expire", type=int, default=40, help="token lifetime in seconds")
+    load.add_argument("--duration", type=float, default=60.0, help="seconds to run (max 3600)")
+    load.add_argument(
+        "--compression", type=float, default=1.0, help="time compression: 10 = ten times faster"
+    )
+    load.add_argument("--jitter", type=float, default=0.1, help="renewal jitter, share of cycle")
+    load.add_argument("--connections", type=int, default=64, help="most open connections")
+    load.add_argument("--api-key", help="send X-API-Key (AUTH_MODE=api-key)")
+    load.add_argument("--bearer", help="send Authorization: Bearer (AUTH_MODE=jwt)")
+    load.add_argument("--json", action="store_true", help="print the summary as JSON")
+    load.add_argument("--allow-remote", action="store_true", help="load a non-loopback host")
 
     inspect = commands.add_parser("inspect", help="decode a 006 or 007 token")
     inspect.add_argument("token")
@@ -165,6 +183,30 @@ def _inspect(args: argparse.Namespace) -> int:
     return 1 if described["signature"] == "invalid" else 0
 
 
+def _loadtest(args: argparse.Namespace) -> int:
+    from service.loadtest import LoadConfig
+    from service.loadtest import main as run_loadtest
+
+    headers = {}
+    if args.api_key:
+        headers["X-API-Key"] = args.api_key
+    if args.bearer:
+        headers["Authorization"] = f"Bearer {args.bearer}"
+    config = LoadConfig(
+        url=args.url,
+        mode=args.mode,
+        clients=args.clients,
+        expire=args.expire,
+        duration=args.duration,
+        compression=args.compression,
+        jitter=args.jitter,
+        connections=args.connections,
+        headers=headers,
+        allow_remote=args.allow_remote,
+    )
+    return run_loadtest(config, as_json=args.json)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(_with_default_command(sys.argv[1:] if argv is None else argv))
     try:
@@ -172,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _mint(args)
         if args.command == "inspect":
             return _inspect(args)
+        if args.command == "loadtest":
+            return _loadtest(args)
         return _serve(args)
     except ConfigError as exc:
         print(f"{PROG}: configuration error: {exc}", file=sys.stderr)

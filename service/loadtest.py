@@ -1,0 +1,268 @@
+"""The renewal load tester: a fleet of virtual clients renewing short-lived tokens.
+
+Each client fetches a token, then renews it when it has 30 s left, as the SDKs'
+tokenPrivilegeWillExpire does, with jitter. Time can be compressed (a factor of 10 turns
+a 40 s token's 10 s renewal cycle into 1 s) so a long soak fits a short run. Every token
+received is checked (it decodes, names the right channel/room and user, is not expired),
+and a renewal that arrives after the old token expired is counted as late: in a real app,
+a dropped call.
+
+Safety: loopback targets only unless --allow-remote; never more connections than asked;
+stops by itself after --duration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import random
+import socket
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+import aiohttp
+import jwt
+
+from service.agora import accesstoken2
+
+RENEW_BEFORE_SECONDS = 30.0  # the SDKs warn this long before expiry
+MAX_DURATION = 3600.0
+MODES = ("agora", "livekit", "videosdk")
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    url: str = "http://127.0.0.1:6080"
+    mode: str = "agora"
+    clients: int = 100
+    expire: int = 40
+    duration: float = 60.0
+    compression: float = 1.0
+    jitter: float = 0.1  # share of the renewal interval, spread both ways
+    connections: int = 64
+    headers: dict[str, str] = field(default_factory=dict)
+    allow_remote: bool = False
+
+
+@dataclass
+class Report:
+    duration: float = 0.0
+    requests: int = 0
+    renewals: int = 0
+    late_renewals: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+
+    def percentile(self, share: float) -> float:
+        if not self.latencies:
+            return 0.0
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "duration_s": round(self.duration, 2),
+            "requests": self.requests,
+            "renewals": self.renewals,
+            "renewals_per_s": round(self.renewals / self.duration, 1) if self.duration else 0.0,
+            "latency_ms": {
+                name: round(self.percentile(share) * 1000, 2)
+                for name, share in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+            }
+            | {"max": round(max(self.latencies, default=0.0) * 1000, 2)},
+            "errors": dict(self.errors),
+            "late_renewals": self.late_renewals,
+        }
+
+
+class LoadTestRefused(ValueError):
+    """The configuration would do something unsafe or impossible."""
+
+
+def check_target(config: LoadConfig) -> None:
+    if config.mode not in MODES:
+        raise LoadTestRefused(f"--mode must be one of {', '.join(MODES)}")
+    if config.expire <= RENEW_BEFORE_SECONDS:
+        raise LoadTestRefused("--expire must be more than 30 seconds (renewals start 30 s before)")
+    if not 0 < config.duration <= MAX_DURATION:
+        raise LoadTestRefused(f"--duration must be within (0, {MAX_DURATION:.0f}] seconds")
+    if config.clients < 1 or config.connections < 1 or config.compression <= 0:
+        raise LoadTestRefused("--clients, --connections and --compression must be positive")
+    host = urlsplit(config.url).hostname or ""
+    if config.allow_remote:
+        return
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError as exc:
+        raise LoadTestRefused(f"cannot resolve {host!r}: {exc}") from None
+    loopback = [ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addresses]
+    if not loopback or not all(loopback):
+        raise LoadTestRefused(f"{host} is not a loopback address; pass --allow-remote to load it")
+
+
+def _request(config: LoadConfig, client: int) -> tuple[str, str, dict[str, Any] | None, str, str]:
+    """(method, path, body, expected room, expected user) for one virtual client."""
+    room, user = f"load-{client % 100}", str(client + 1)
+    if config.mode == "agora":
+        body = {"channel": room, "uid": int(user), "role": "publisher", "expire": config.expire}
+        return "POST", "/v1/agora/rtc-token", body, room, user
+    if config.mode == "livekit":
+        return "POST", "/token", {"roomName": room, "participantName": user}, room, user
+    return "GET", f"/get-token?roomId={room}&participantId={user}", None, room, user
+
+
+def _check(mode: str, answer: Any, room: str, user: str, now: float) -> str | None:
+    """Why the token is wrong, or None. Tokens are read, not verified: the load tester
+    holds no platform secret."""
+    token = answer.get("token") if isinstance(answer, dict) else None
+    if not isinstance(token, str):
+        return "no_token"
+    try:
+        if mode == "agora":
+            parsed = accesstoken2.parse_token(token)
+            (service,) = parsed.services
+            if (service.channel, service.uid) != (room, user):
+                return "wrong_grant"
+            return "expired_token" if parsed.expires_at <= now else None
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except (ValueError, jwt.PyJWTError):
+        return "undecodable_token"
+    if mode == "livekit":
+        grant = (claims.get("sub"), (claims.get("video") or {}).get("room"))
+    else:
+        grant = (claims.get("participantId"), claims.get("roomId"))
+    if grant != (user, room):
+        return "wrong_grant"
+    return "expired_token" if claims.get("exp", 0) <= now else None
+
+
+class _Fleet:
+    def __init__(self, config: LoadConfig, session: aiohttp.ClientSession) -> None:
+        self.config = config
+        self.session = session
+        self.report = Report()
+        self.started = time.monotonic()
+        self.deadline = self.started + config.duration
+        # Seeded, for runs that can be repeated; nothing here is secret.
+        self.random = random.Random(20261122)  # noqa: S311
+
+    def virtual_now(self) -> float:
+        """Wall-clock seconds as the virtual clients experience them (compressed)."""
+        return time.time() + (time.monotonic() - self.started) * (self.config.compression - 1)
+
+    async def fetch(self, client: int) -> float | None:
+        """One token request; the virtual time its token expires, or None on failure."""
+        method, path, body, room, user = _request(self.config, client)
+        began = time.monotonic()
+        self.report.requests += 1
+        try:
+            async with self.session.request(
+                method, self.config.url.rstrip("/") + path, json=body, headers=self.config.headers
+            ) as response:
+                answer = await response.json(content_type=None) if response.status == 200 else None
+                status = response.status
+        except TimeoutError:
+            self.report.errors["timeout"] += 1
+            return None
+        except (aiohttp.ClientError, ValueError):
+            self.report.errors["connection"] += 1
+            return None
+        self.report.latencies.append(time.monotonic() - began)
+        if status != 200:
+            self.report.errors[f"http_{status}"] += 1
+            return None
+        # The token itself carries real times: check it against the real clock.
+        problem = _check(self.config.mode, answer, room, user, time.time())
+        if problem is not None:
+            self.report.errors[problem] += 1
+            return None
+        # The app renews for the lifetime it asked for (route defaults can be longer).
+        return self.virtual_now() + self.config.expire
+
+    async def client(self, client: int) -> None:
+        config = self.config
+        cycle = config.expire - RENEW_BEFORE_SECONDS
+        # Spread the fleet's first fetches over one renewal cycle.
+        await asyncio.sleep(self.random.uniform(0, cycle) / config.compression)
+        expires_at: float | None = None
+        while time.monotonic() < self.deadline:
+            renewed = await self.fetch(client)
+            if expires_at is not None and renewed is not None:
+                self.report.renewals += 1
+                if self.virtual_now() > expires_at:
+                    self.report.late_renewals += 1
+            if renewed is not None:
+                expires_at = renewed
+            jitter = self.random.uniform(-config.jitter, config.jitter) * cycle
+            wait = (cycle + jitter) / config.compression if renewed else 1.0 / config.compression
+            await asyncio.sleep(max(0.0, min(wait, self.deadline - time.monotonic())))
+
+
+async def run_loadtest(config: LoadConfig, progress: TextIO | None = None) -> Report:
+    check_target(config)
+    connector = aiohttp.TCPConnector(limit=config.connections, limit_per_host=config.connections)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        fleet = _Fleet(config, session)
+        tasks = [asyncio.create_task(fleet.client(i)) for i in range(config.clients)]
+        reporter = asyncio.create_task(_progress(fleet, progress)) if progress else None
+        await asyncio.gather(*tasks)
+        if reporter is not None:
+            reporter.cancel()
+        fleet.report.duration = time.monotonic() - fleet.started
+        return fleet.report
+
+
+async def _progress(fleet: _Fleet, out: TextIO) -> None:
+    last = 0
+    while True:
+        await asyncio.sleep(1.0)
+        report = fleet.report
+        elapsed = time.monotonic() - fleet.started
+        errors = sum(report.errors.values())
+        out.write(
+            f"\r{elapsed:6.0f}s  renewals {report.renewals:8d} ({report.renewals - last:5d}/s)  "
+            f"p99 {report.percentile(0.99) * 1000:7.1f} ms  errors {errors:5d}  "
+            f"late {report.late_renewals:5d}"
+        )
+        out.flush()
+        last = report.renewals
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    latency = summary["latency_ms"]
+    rows = [
+        ("duration", f"{summary['duration_s']} s"),
+        ("requests", str(summary["requests"])),
+        ("renewals", f"{summary['renewals']} ({summary['renewals_per_s']}/s)"),
+        (
+            "latency p50 / p95 / p99 / max",
+            " / ".join(f"{latency[k]} ms" for k in ("p50", "p95", "p99", "max")),
+        ),
+        ("errors", ", ".join(f"{k}: {v}" for k, v in summary["errors"].items()) or "none"),
+        ("late renewals", str(summary["late_renewals"])),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def main(config: LoadConfig, *, as_json: bool) -> int:
+    try:
+        report = asyncio.run(run_loadtest(config, None if as_json else sys.stderr))
+    except LoadTestRefused as refused:
+        print(f"rtc-token-service loadtest: {refused}", file=sys.stderr)
+        return 2
+    summary = report.summary()
+    if as_json:
+        print(
+            json.dumps({"config": {**asdict(config), "headers": sorted(config.headers)}, **summary})
+        )
+    else:
+        print("\n" + summary_table(summary))
+    failed = sum(report.errors.values()) or report.late_renewals
+    return 1 if failed else 0
