@@ -19,6 +19,7 @@ from service import events, metrics
 from service.access.callers import JwksCache, jwks_document
 from service.access.gate import Gate
 from service.access.ratelimit import Buckets, MemoryBuckets, RedisBuckets
+from service.agora import community
 from service.agora import handlers as agora
 from service.agora.accesstoken2 import SALT_MAX, SALT_MIN
 from service.config import Settings
@@ -216,6 +217,7 @@ def create_app(
     app.router.add_post("/v1/agora/rtm-token", agora.rtm_token)
     app.router.add_post("/v1/agora/chat-token", agora.chat_token)
     app.router.add_route("*", "/fetch_rtc_token", agora.fetch_rtc_token)
+    community.add_routes(app)
     app.router.add_post("/v1/livekit/token", livekit.livekit_token)
     app.router.add_post("/v1/livekit/connection-details", livekit.connection_details)
     app.router.add_post("/token", livekit.openvidu_token)

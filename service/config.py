@@ -157,9 +157,21 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+# The community Agora token servers' variable names, so their deployments keep working.
+ALIASES = {
+    "AGORA_APP_ID": "APP_ID",
+    "AGORA_APP_CERTIFICATE": "APP_CERTIFICATE",
+    "CORS_ALLOW_ORIGINS": "CORS_ALLOW_ORIGIN",
+    "SERVER_PORT": "PORT",
+}
+
+
 class _Env:
     def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
+        self._environ = dict(environ)
+        for name, alias in ALIASES.items():
+            if not self._environ.get(name, "").strip() and self._environ.get(alias, "").strip():
+                self._environ[name] = self._environ[alias]
 
     def text(self, name: str) -> str | None:
         value = self._environ.get(name, "").strip()

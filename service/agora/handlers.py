@@ -40,14 +40,14 @@ from service.signatures import WebhookRejected
 from service.validation import Fields, json_type, parse_json, read_json_object
 
 
-def _enabled_agora(request: web.Request) -> AgoraSettings:
+def enabled_agora(request: web.Request) -> AgoraSettings:
     """Agora's settings, or a 503 naming the variables to set, before reading any body."""
     agora = request.app[SETTINGS].agora
     credentials_of(agora)
     return agora
 
 
-def _issue_time_and_salt(request: web.Request) -> dict[str, int]:
+def issue_time_and_salt(request: web.Request) -> dict[str, int]:
     return {"issue_ts": int(request.app[CLOCK]()), "salt": request.app[SALT]()}
 
 
@@ -62,7 +62,7 @@ def _agora_policy(request: web.Request) -> PlatformPolicy:
     return request.app[GATE].settings.policy.agora
 
 
-def _admit_rtc(request: web.Request, agora: AgoraSettings, ask: RtcTokenRequest) -> RtcTokenRequest:
+def admit_rtc(request: web.Request, agora: AgoraSettings, ask: RtcTokenRequest) -> RtcTokenRequest:
     """The caller's own identity (jwt mode), and what the policy lets them ask for."""
     caller, policy = caller_of(request), _agora_policy(request)
     if caller.identity is not None:
@@ -89,7 +89,7 @@ def _lifetime(policy: PlatformPolicy, asked: int | None, agora: AgoraSettings) -
         raise ApiError(403, "forbidden", denied.message, field=denied.field) from None
 
 
-def _admit_user(
+def admit_user(
     request: web.Request,
     agora: AgoraSettings,
     user_id: str | None,
@@ -105,7 +105,7 @@ def _admit_user(
 
 @needs_caller
 async def rtc_token(request: web.Request) -> web.Response:
-    agora = _enabled_agora(request)
+    agora = enabled_agora(request)
     fields = Fields(
         await read_json_object(request),
         allowed=(
@@ -127,39 +127,39 @@ async def rtc_token(request: web.Request) -> web.Response:
         privilege_expire=fields.integer_or_object("privilege_expire"),
         with_rtm=bool(fields.boolean("with_rtm", required=False)),
     )
-    token_request = _admit_rtc(request, agora, token_request)
-    answer = issue_rtc_token(agora, token_request, **_issue_time_and_salt(request))
+    token_request = admit_rtc(request, agora, token_request)
+    answer = issue_rtc_token(agora, token_request, **issue_time_and_salt(request))
     token_issued("agora", "rtc")
     return json_response(answer)
 
 
 @needs_caller
 async def rtm_token(request: web.Request) -> web.Response:
-    agora = _enabled_agora(request)
+    agora = enabled_agora(request)
     fields = Fields(await read_json_object(request), allowed=("user_id", "expire"))
     expire = fields.integer("expire", required=False)
-    user_id, expire = _admit_user(
+    user_id, expire = admit_user(
         request, agora, fields.string("user_id", required=False), expire, "rtm"
     )
     if user_id is None:
         raise ApiError.invalid_field("user_id", "is required")
     token_request = RtmTokenRequest(user_id=user_id, expire=expire)
-    answer = issue_rtm_token(agora, token_request, **_issue_time_and_salt(request))
+    answer = issue_rtm_token(agora, token_request, **issue_time_and_salt(request))
     token_issued("agora", "rtm")
     return json_response(answer)
 
 
 @needs_caller
 async def chat_token(request: web.Request) -> web.Response:
-    agora = _enabled_agora(request)
+    agora = enabled_agora(request)
     fields = Fields(await read_json_object(request), allowed=("kind", "user_id", "expire"))
     kind = fields.string("kind") or ""
     expire = fields.integer("expire", required=False)
     user_id = fields.string("user_id", required=False)
     if kind == "user":
-        user_id, expire = _admit_user(request, agora, user_id, expire, "chat")
+        user_id, expire = admit_user(request, agora, user_id, expire, "chat")
     token_request = ChatTokenRequest(kind=kind, user_id=user_id, expire=expire)
-    answer = issue_chat_token(agora, token_request, **_issue_time_and_salt(request))
+    answer = issue_chat_token(agora, token_request, **issue_time_and_salt(request))
     token_issued("agora", f"chat_{token_request.kind}")
     return json_response(answer)
 
@@ -236,7 +236,7 @@ async def fetch_rtc_token(request: web.Request) -> web.Response:
             "Unsupported method. Please check.",
             headers={"Allow": "POST, OPTIONS"},
         )
-    agora = _enabled_agora(request)
+    agora = enabled_agora(request)
     fields = _sample_fields(await read_json_object(request))
     uid = _sample_integer(fields, "uid")
     channel = fields.get("channelName")
@@ -247,10 +247,10 @@ async def fetch_rtc_token(request: web.Request) -> web.Response:
     role_number = _sample_integer(fields, "role")
     if role_number not in _SAMPLE_ROLES:
         raise ApiError.invalid_field("role", "must be 1 (publisher) or 2 (subscriber)")
-    ask = _admit_rtc(
+    ask = admit_rtc(
         request, agora, RtcTokenRequest(channel=channel, uid=uid, role=_SAMPLE_ROLES[role_number])
     )
-    issued = issue_rtc_token(agora, ask, **_issue_time_and_salt(request))
+    issued = issue_rtc_token(agora, ask, **issue_time_and_salt(request))
     token_issued("agora", "rtc")
     return json_response(
         {"code": "200", "token": issued["token"]}, headers=_sample_cors_headers(request)

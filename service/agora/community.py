@@ -1,0 +1,273 @@
+"""Drop-in routes for the community Agora token servers: AgoraIO-Community's
+agora-token-service (Go) and Agora-Node-TokenServer (Node), for apps that switch by
+changing one URL.
+
+Same paths, parameters and answer keys; without their defects: a uid above 4294967295 is
+an error (never truncated into an any-uid token), errors are JSON with a 4xx status, and a
+request without an Origin header is served.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from service.agora import accesstoken2, tokens
+from service.agora.accesstoken2 import RtcPrivilege
+from service.agora.handlers import (
+    admit_rtc,
+    admit_user,
+    enabled_agora,
+    issue_time_and_salt,
+)
+from service.agora.issue import (
+    ChatTokenRequest,
+    RtcTokenRequest,
+    RtmTokenRequest,
+    credentials_of,
+    issue_chat_token,
+    issue_rtc_token,
+    issue_rtm_token,
+)
+from service.agora.rules import (
+    UID_MAX,
+    RuleViolation,
+    check_channel,
+    check_expire,
+    check_user_id,
+)
+from service.agora.tokens import Role
+from service.config import AgoraSettings
+from service.errors import ApiError
+from service.metrics import token_issued
+from service.middlewares import error_shape, needs_caller
+from service.responses import json_response
+from service.validation import Fields, read_json_object
+
+# What both servers send on every answer, so no proxy or browser caches a token.
+NO_CACHE = {
+    "Cache-Control": "private, no-cache, no-store, must-revalidate",
+    "Expires": "-1",
+    "Pragma": "no-cache",
+}
+# The Node server calls a subscriber "audience".
+ROLES = {"publisher": Role.PUBLISHER, "subscriber": Role.SUBSCRIBER, "audience": Role.SUBSCRIBER}
+
+
+def _community_error(request: web.Request, error: ApiError) -> web.Response:
+    # Their clients read "error" (Node) or "message" (Go); both carry the reason.
+    body = {"error": error.message, "message": error.message, "status": error.status}
+    return json_response(body, status=error.status, headers={**NO_CACHE, **error.headers})
+
+
+def _answer(body: dict[str, Any]) -> web.Response:
+    return json_response(body, headers=NO_CACHE)
+
+
+def _role(value: str) -> Role:
+    if value not in ROLES:
+        raise ApiError.invalid_field("role", "must be publisher or subscriber (or audience)")
+    return ROLES[value]
+
+
+def _uid(value: str) -> int:
+    if not value.isdigit() or int(value) > UID_MAX:
+        # agora-token-service casts to uint32, so 4294967296 became uid 0: a token for
+        # anyone. Here it is refused.
+        raise ApiError.invalid_field("uid", f"must be a whole number from 0 to {UID_MAX}")
+    return int(value)
+
+
+def _expiry(request: web.Request) -> int | None:
+    raw = request.query.get("expiry")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise ApiError.invalid_field("expiry", "must be a whole number of seconds")
+    return int(raw)
+
+
+def _rtc_request(
+    channel: str, role: str, id_kind: str, user: str, expire: int | None
+) -> RtcTokenRequest:
+    if id_kind == "uid":
+        return RtcTokenRequest(channel=channel, uid=_uid(user), role=_role(role), expire=expire)
+    if id_kind == "userAccount":
+        return RtcTokenRequest(channel=channel, user_account=user, role=_role(role), expire=expire)
+    raise ApiError.invalid_field("tokenType", "must be uid or userAccount")
+
+
+def _rtc_token(request: web.Request, agora: AgoraSettings, ask: RtcTokenRequest) -> str:
+    ask = admit_rtc(request, agora, ask)
+    answer = issue_rtc_token(agora, ask, **issue_time_and_salt(request))
+    token_issued("agora", "rtc")
+    return str(answer["token"])
+
+
+def _rtm_token(request: web.Request, agora: AgoraSettings, user: str, expire: int | None) -> str:
+    user_id, expire = admit_user(request, agora, user, expire, "rtm")
+    answer = issue_rtm_token(
+        agora,
+        RtmTokenRequest(user_id=user_id or "", expire=expire),
+        **issue_time_and_salt(request),
+    )
+    token_issued("agora", "rtm")
+    return str(answer["token"])
+
+
+def _chat_token(
+    request: web.Request, agora: AgoraSettings, user: str | None, expire: int | None
+) -> str:
+    if user is not None:
+        user, expire = admit_user(request, agora, user, expire, "chat")
+    kind = "user" if user is not None else "app"
+    answer = issue_chat_token(
+        agora,
+        ChatTokenRequest(kind=kind, user_id=user, expire=expire),
+        **issue_time_and_salt(request),
+    )
+    token_issued("agora", f"chat_{kind}")
+    return str(answer["token"])
+
+
+def _rtm_stream_token(
+    request: web.Request, agora: AgoraSettings, user: str, channel: str, expire: int | None
+) -> str:
+    """RTM login plus what an RTM stream channel needs, as agora-token-service mints it:
+    join and publish data in that channel, for the same user."""
+    if agora.token_version != accesstoken2.VERSION:
+        raise ApiError.invalid_field("channel", "RTM stream channels need AGORA_TOKEN_VERSION=007")
+    user_id, expire = admit_user(request, agora, user, expire, "rtm")
+    admitted = admit_rtc(
+        request,
+        agora,
+        RtcTokenRequest(channel=channel, user_account=user_id, role=Role.PUBLISHER, expire=expire),
+    )
+    lifetime = admitted.expire or agora.token_expire
+    try:
+        check_channel(channel, allow_wildcard=agora.allow_wildcard_channel)
+        check_user_id(user_id or "")
+        check_expire(lifetime, maximum=agora.max_token_expire)
+    except RuleViolation as violation:
+        raise ApiError.invalid_field("channel", str(violation)) from None
+    privileges = {
+        RtcPrivilege.JOIN_CHANNEL.value: lifetime,
+        RtcPrivilege.PUBLISH_DATA_STREAM.value: lifetime,
+    }
+    stamp = issue_time_and_salt(request)
+    token = tokens.build_rtc_token(
+        credentials_of(agora),
+        channel,
+        user_id or "",
+        privileges,
+        token_expire=lifetime,
+        issue_ts=stamp["issue_ts"],
+        salt=stamp["salt"],
+        rtm_user_id=user_id,
+    )
+    token_issued("agora", "rtm")
+    return token
+
+
+async def ping(request: web.Request) -> web.Response:
+    return _answer({"message": "pong"})
+
+
+@error_shape(_community_error)
+@needs_caller
+async def rtc(request: web.Request) -> web.Response:
+    agora = enabled_agora(request)
+    match = request.match_info
+    ask = _rtc_request(
+        match["channelName"], match["role"], match["tokenType"], match["rtcuid"], _expiry(request)
+    )
+    return _answer({"rtcToken": _rtc_token(request, agora, ask)})
+
+
+@error_shape(_community_error)
+@needs_caller
+async def rtm(request: web.Request) -> web.Response:
+    agora = enabled_agora(request)
+    return _answer(
+        {"rtmToken": _rtm_token(request, agora, request.match_info["rtmuid"], _expiry(request))}
+    )
+
+
+@error_shape(_community_error)
+@needs_caller
+async def rte(request: web.Request) -> web.Response:
+    """Two tokens, RTC and RTM; the RTM user defaults to the RTC uid."""
+    agora = enabled_agora(request)
+    match, expire = request.match_info, _expiry(request)
+    ask = _rtc_request(
+        match["channelName"], match["role"], match["tokenType"], match["rtcuid"], expire
+    )
+    rtm_user = match.get("rtmuid") or match["rtcuid"]
+    return _answer(
+        {
+            "rtcToken": _rtc_token(request, agora, ask),
+            "rtmToken": _rtm_token(request, agora, rtm_user, expire),
+        }
+    )
+
+
+@error_shape(_community_error)
+@needs_caller
+async def chat_app(request: web.Request) -> web.Response:
+    agora = enabled_agora(request)
+    return _answer({"chatToken": _chat_token(request, agora, None, _expiry(request))})
+
+
+@error_shape(_community_error)
+@needs_caller
+async def chat_account(request: web.Request) -> web.Response:
+    agora = enabled_agora(request)
+    user = request.match_info["chatid"]
+    return _answer({"chatToken": _chat_token(request, agora, user, _expiry(request))})
+
+
+@error_shape(_community_error)
+@needs_caller
+async def get_token(request: web.Request) -> web.Response:
+    """POST /getToken {tokenType, channel, role, uid, expire}."""
+    agora = enabled_agora(request)
+    fields = Fields(
+        await read_json_object(request), allowed=("tokenType", "channel", "role", "uid", "expire")
+    )
+    wanted = fields.string("tokenType")
+    uid = fields.string("uid", required=wanted != "chat")
+    expire = fields.integer("expire", required=False)
+    if wanted == "rtc":
+        rtc_channel = fields.string("channel") or ""
+        role = fields.string("role") or ""
+        # A uid that reads as a number is a uid; anything else is a user account.
+        kind = "uid" if uid and uid.isdigit() else "userAccount"
+        ask = _rtc_request(rtc_channel, role, kind, uid or "", expire)
+        token = _rtc_token(request, agora, ask)
+    elif wanted == "rtm":
+        channel = fields.string("channel", required=False)
+        if channel:
+            token = _rtm_stream_token(request, agora, uid or "", channel, expire)
+        else:
+            token = _rtm_token(request, agora, uid or "", expire)
+    elif wanted == "chat":
+        token = _chat_token(request, agora, uid or None, expire)
+    else:
+        raise ApiError.invalid_field("tokenType", "must be rtc, rtm or chat")
+    return _answer({"token": token})
+
+
+def add_routes(app: web.Application) -> None:
+    """Both servers' paths, with and without the trailing slash."""
+    router = app.router
+    router.add_get("/ping", ping)
+    router.add_post("/getToken", get_token)
+    for suffix in ("", "/"):
+        router.add_get("/rtc/{channelName}/{role}/{tokenType}/{rtcuid}" + suffix, rtc)
+        router.add_get("/rtm/{rtmuid}" + suffix, rtm)
+        router.add_get("/rte/{channelName}/{role}/{tokenType}/{rtcuid}" + suffix, rte)
+        router.add_get("/rte/{channelName}/{role}/{tokenType}/{rtcuid}/{rtmuid}" + suffix, rte)
+        router.add_get("/chat/account/{chatid}" + suffix, chat_account)
+    router.add_get("/chat/app", chat_app)
+    router.add_get("/chat/app/", chat_app)
