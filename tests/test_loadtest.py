@@ -106,12 +106,8 @@ async def test_a_renewal_that_arrives_after_expiry_is_late(aiohttp_server: Any) 
         answered = True
         return web.json_response({"token": _token(body["channel"], str(body["uid"]))})
 
-    app = web.Application()
-    app["answered"] = False
-    app.router.add_post("/v1/agora/rtc-token", slow)
-    server = await aiohttp_server(app, host="127.0.0.1")
     config = LoadConfig(
-        url=str(server.make_url("")).rstrip("/"),
+        url=await _fake(aiohttp_server, slow),
         clients=1,
         expire=40,
         duration=3.0,
