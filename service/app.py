@@ -15,7 +15,7 @@ import aiohttp
 import aiohttp_cors
 from aiohttp import web
 
-from service import events, metrics
+from service import events, metrics, openapi
 from service.access.callers import JwksCache, jwks_document
 from service.access.gate import Gate
 from service.access.ratelimit import Buckets, MemoryBuckets, RedisBuckets
@@ -213,6 +213,7 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics.metrics)
+    app.router.add_get("/openapi.json", openapi.openapi)
     app.router.add_post("/v1/agora/rtc-token", agora.rtc_token)
     app.router.add_post("/v1/agora/rtm-token", agora.rtm_token)
     app.router.add_post("/v1/agora/chat-token", agora.chat_token)
