@@ -6,6 +6,7 @@ fuzz the running service against it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -76,6 +77,10 @@ def _responses(
     }
 
 
+def _html() -> dict[str, Any]:
+    return {"200": {"description": "a page", "content": {"text/html": {"schema": _string()}}}}
+
+
 def _operation(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"summary": summary, "responses": responses, **extra}
 
@@ -125,6 +130,7 @@ def build_document() -> dict[str, Any]:
             )
         },
         "/openapi.json": {"get": _operation("This document", _responses(ANY_OBJECT))},
+        "/docs": {"get": _operation("This document, rendered", _html())},
         "/v1/agora/rtc-token": {
             "post": _operation("Agora RTC token", _responses(AGORA_ANSWER), requestBody=_body(rtc))
         },
@@ -351,5 +357,13 @@ def build_document() -> dict[str, Any]:
 DOCUMENT = build_document()
 
 
+STATIC = Path(__file__).parent / "static"
+
+
 async def openapi(request: web.Request) -> web.Response:
     return json_response(DOCUMENT)
+
+
+async def docs(request: web.Request) -> web.FileResponse:
+    """The document rendered by Swagger UI, whose assets ship in the package (offline)."""
+    return web.FileResponse(STATIC / "docs.html", headers={"Content-Type": "text/html"})

@@ -27,6 +27,8 @@ def _registered() -> set[tuple[str, str]]:
     routes = set()
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource is not None else {}
+        if "directory" in info:
+            continue  # /static/: the docs page's assets, not an API
         path = str(info.get("path") or info.get("formatter"))
         if route.method in VERBS:
             routes.add((route.method, path))
@@ -96,3 +98,16 @@ def test_fuzzing_finds_no_server_error_and_no_answer_outside_the_contract(tmp_pa
     server_errors = [line for line in log.read_text().splitlines() if "status=5" in line]
     assert done.returncode == 0, output[-6000:] + "\n".join(server_errors[:20])
     assert re.search(r"\d+ passed", output) or "passed" in output.lower(), output[-2000:]
+
+
+async def test_the_docs_page_renders_the_document_with_assets_served_offline(
+    client: Client,
+) -> None:
+    page = await client.get("/docs")
+    assert page.status == 200 and "text/html" in page.headers["Content-Type"]
+    html = await page.text()
+    assert "/openapi.json" in html
+    for asset in ("/static/swagger-ui/swagger-ui-bundle.js", "/static/swagger-ui/swagger-ui.css"):
+        assert asset in html
+        response = await client.get(asset)
+        assert response.status == 200 and len(await response.read()) > 10_000
