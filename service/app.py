@@ -215,6 +215,7 @@ def create_app(
     app.router.add_get("/metrics", metrics.metrics)
     app.router.add_get("/openapi.json", openapi.openapi)
     app.router.add_get("/docs", openapi.docs)
+    app.router.add_get("/playground", openapi.playground)
     app.router.add_static("/static/", openapi.STATIC, append_version=False)
     app.router.add_post("/v1/agora/rtc-token", agora.rtc_token)
     app.router.add_post("/v1/agora/rtm-token", agora.rtm_token)

@@ -6,12 +6,15 @@ fuzz the running service against it.
 
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from service import __version__
+from service.context import SETTINGS
+from service.errors import ApiError
 from service.responses import json_response
 
 JSON = "application/json"
@@ -131,6 +134,7 @@ def build_document() -> dict[str, Any]:
         },
         "/openapi.json": {"get": _operation("This document", _responses(ANY_OBJECT))},
         "/docs": {"get": _operation("This document, rendered", _html())},
+        "/playground": {"get": _operation("Mint, decode and renew tokens in a browser", _html())},
         "/v1/agora/rtc-token": {
             "post": _operation("Agora RTC token", _responses(AGORA_ANSWER), requestBody=_body(rtc))
         },
@@ -362,6 +366,23 @@ STATIC = Path(__file__).parent / "static"
 
 async def openapi(request: web.Request) -> web.Response:
     return json_response(DOCUMENT)
+
+
+async def playground(request: web.Request) -> web.FileResponse:
+    """Open under --dev; otherwise for holders of the admin token (EVENTS_API_TOKEN)."""
+    settings = request.app[SETTINGS]
+    if not settings.dev:
+        token = settings.events.api_token
+        given = request.headers.get("Authorization", "")
+        if token is None or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise ApiError(
+                401,
+                "unauthorized",
+                "the playground is open under --dev; otherwise send Authorization: Bearer "
+                "<EVENTS_API_TOKEN>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+    return web.FileResponse(STATIC / "playground.html", headers={"Content-Type": "text/html"})
 
 
 async def docs(request: web.Request) -> web.FileResponse:
