@@ -13,8 +13,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from service.config import EventSettings
 from service.openapi import DOCUMENT
-from tests.conftest import Client, make_settings, running_service
+from tests.conftest import Client, MakeClient, make_settings, running_service
 
 VERBS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 CHECKS = ("not_a_server_error", "response_schema_conformance", "content_type_conformance")
@@ -111,3 +112,22 @@ async def test_the_docs_page_renders_the_document_with_assets_served_offline(
         assert asset in html
         response = await client.get(asset)
         assert response.status == 200 and len(await response.read()) > 10_000
+
+
+async def test_the_playground_is_open_under_dev(make_client: MakeClient) -> None:
+    client = await make_client(make_settings(dev=True))
+    page = await client.get("/playground")
+    assert page.status == 200 and "renewal loop" in await page.text()
+
+
+async def test_outside_dev_the_playground_needs_the_admin_token(make_client: MakeClient) -> None:
+    client = await make_client(
+        make_settings(events=EventSettings(db_path=":memory:", api_token="admin-token"))
+    )
+    assert (await client.get("/playground")).status == 401
+    assert (
+        await client.get("/playground", headers={"Authorization": "Bearer wrong"})
+    ).status == 401
+    assert (
+        await client.get("/playground", headers={"Authorization": "Bearer admin-token"})
+    ).status == 200
