@@ -27,6 +27,7 @@ from service.logs import get_logger
 from service.metrics import WEBHOOK_REJECTIONS, request_answered
 from service.proxy import client_address, forwarded_chain
 from service.responses import json_response
+from service.signatures import WebhookRejected
 from service.validation import read_body
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
@@ -40,7 +41,8 @@ ErrorResponder = Callable[[web.Request, ApiError], web.Response]
 @dataclass(frozen=True)
 class SignedBodyScheme:
     """How to check one platform's signed requests: `verify` gets the raw body before
-    anything parses it and returns what the handler may trust, or raises ApiError."""
+    anything parses it and returns what the handler may trust, or raises WebhookRejected
+    (or an ApiError, such as 503 when the platform is not configured)."""
 
     verify: Callable[[web.Request, bytes], Awaitable[Any]]
     max_body_bytes: int
@@ -220,8 +222,12 @@ async def route_middleware(request: web.Request, handler: Handler) -> web.Stream
         body = await read_body(request, scheme.max_body_bytes)
         try:
             request[VERIFIED_BODY] = await scheme.verify(request, body)
-        except ApiError as rejected:
-            WEBHOOK_REJECTIONS.labels(provider=scheme_name, reason=rejected.code).inc()
+        except WebhookRejected as rejected:
+            refusal = rejected.as_api_error()
+            WEBHOOK_REJECTIONS.labels(provider=scheme_name, reason=refusal.code).inc()
+            raise refusal from None
+        except ApiError as refusal:
+            WEBHOOK_REJECTIONS.labels(provider=scheme_name, reason=refusal.code).inc()
             raise
     return await handler(request)
 

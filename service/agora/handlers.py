@@ -36,7 +36,6 @@ from service.events import take_event
 from service.metrics import token_issued
 from service.middlewares import VERIFIED_BODY, error_shape, needs_caller, takes_signed_body
 from service.responses import json_response
-from service.signatures import WebhookRejected
 from service.validation import Fields, json_type, parse_json, read_json_object
 
 
@@ -267,15 +266,12 @@ async def verify_ncs_body(request: web.Request, body: bytes) -> bytes:
         raise ApiError(
             503, "platform_disabled", "Agora NCS webhooks are not configured: set AGORA_NCS_SECRET"
         )
-    try:
-        verify_ncs(
-            body,
-            signature_v2=request.headers.get("Agora-Signature-V2"),
-            signature_v1=request.headers.get("Agora-Signature"),
-            secret=secret,
-        )
-    except WebhookRejected as rejected:
-        raise rejected.as_api_error() from None
+    verify_ncs(
+        body,
+        signature_v2=request.headers.get("Agora-Signature-V2"),
+        signature_v1=request.headers.get("Agora-Signature"),
+        secret=secret,
+    )
     return body
 
 
