@@ -29,8 +29,6 @@ DEV_HOST = "127.0.0.1"
 DEV_AGORA_APP_ID = "0123456789abcdef0123456789abcdef"
 DEV_AGORA_APP_CERTIFICATE = "fedcba9876543210fedcba9876543210"
 
-AGORA_CREDENTIAL_VARIABLES = ("AGORA_APP_ID", "AGORA_APP_CERTIFICATE")
-
 # LiveKit's own development pair (`livekit-server --dev`), and where that server listens.
 DEV_LIVEKIT_API_KEY = "devkey"
 DEV_LIVEKIT_API_SECRET = "secret"  # noqa: S105 - public by design, dev only

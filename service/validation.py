@@ -93,6 +93,13 @@ def json_type(value: Any) -> str:
     return "an object"
 
 
+def object_field(value: Any, name: str) -> dict[str, Any]:
+    """value[name] when value is an object and that member is one too; else {}. For
+    reading optional nested parts of platform events, which we take as they come."""
+    member = value.get(name) if isinstance(value, dict) else None
+    return member if isinstance(member, dict) else {}
+
+
 class Fields:
     """Typed, named access to a request object's fields."""
 
@@ -103,9 +110,6 @@ class Fields:
                 unknown[0], f"unknown field (expected one of: {', '.join(sorted(allowed))})"
             )
         self._body = body
-
-    def has(self, name: str) -> bool:
-        return self._body.get(name) is not None
 
     def _get(self, name: str, required: bool) -> Any:
         value = self._body.get(name)

@@ -36,7 +36,7 @@ from service.events import take_event
 from service.metrics import token_issued
 from service.middlewares import VERIFIED_BODY, error_shape, needs_caller, takes_signed_body
 from service.responses import json_response
-from service.validation import Fields, json_type, parse_json, read_json_object
+from service.validation import Fields, json_type, object_field, parse_json, read_json_object
 
 
 def enabled_agora(request: web.Request) -> AgoraSettings:
@@ -282,8 +282,7 @@ async def agora_webhook(request: web.Request) -> web.Response:
     notice_id = event.get("noticeId") if isinstance(event, dict) else None
     if not isinstance(notice_id, str) or not notice_id:
         raise ApiError(400, "malformed_event", "webhook body is not an Agora NCS notice")
-    payload_value = event.get("payload")
-    payload: dict[str, Any] = payload_value if isinstance(payload_value, dict) else {}
+    payload = object_field(event, "payload")
     channel = payload.get("channelName")
     # NCS resends a notice under the same noticeId (notifyMs changes): dedupe on it.
     return await take_event(

@@ -14,8 +14,6 @@ from enum import IntEnum
 from service.agora import accesstoken006, accesstoken2
 from service.agora.accesstoken2 import ChatPrivilege, RtcPrivilege
 
-VERSIONS = (accesstoken2.VERSION, accesstoken006.VERSION)
-
 
 class Role(IntEnum):
     PUBLISHER = 1

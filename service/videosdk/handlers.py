@@ -21,7 +21,7 @@ from service.events import take_event
 from service.metrics import token_issued
 from service.middlewares import VERIFIED_BODY, needs_caller, takes_signed_body
 from service.responses import json_response
-from service.validation import Fields, json_type, parse_json, read_json_object
+from service.validation import Fields, json_type, object_field, parse_json, read_json_object
 from service.videosdk.tokens import TokenGrant, TokenRuleError, build_token, server_grant
 from service.videosdk.webhook import load_public_key, verify_videosdk
 
@@ -236,8 +236,7 @@ async def videosdk_webhook(request: web.Request) -> web.Response:
     event = parse_json(body)
     if not isinstance(event, dict) or not isinstance(event.get("webhookType"), str):
         raise ApiError(400, "malformed_event", "webhook body is not a VideoSDK event")
-    data_value = event.get("data")
-    data: dict[str, Any] = data_value if isinstance(data_value, dict) else {}
+    data = object_field(event, "data")
     meeting = data.get("meetingId")
     # VideoSDK events carry no id of their own: the body's digest names a redelivery.
     event_id = "sha256:" + hashlib.sha256(body).hexdigest()
