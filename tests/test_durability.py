@@ -9,7 +9,6 @@ import hmac
 import json
 import signal
 import sqlite3
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +16,14 @@ from aiohttp import web
 
 from service.config import DEV_LIVEKIT_API_KEY, DEV_LIVEKIT_API_SECRET
 from tests.conftest import _free_port, redis_server, running_service, wait_for
-from tests.livekit.server import participant_joined, sign_webhook
+from tests.livekit.server import participant_joined, post_webhook
 
 FORWARD_SECRET = "forward-secret-0123456789"
 
 
 def _post_webhook(port: int, event_id: str) -> tuple[int, dict[str, Any]]:
     body = participant_joined(event_id)
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/livekit/webhook",
-        data=body,
-        method="POST",
-        headers={
-            "Authorization": sign_webhook(body, DEV_LIVEKIT_API_KEY, DEV_LIVEKIT_API_SECRET),
-            "Content-Type": "application/webhook+json",
-        },
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
-        return response.status, json.loads(response.read())
+    return post_webhook(port, body, DEV_LIVEKIT_API_KEY, DEV_LIVEKIT_API_SECRET)
 
 
 async def test_an_event_acknowledged_before_sigkill_is_stored_and_forwarded_once(

@@ -47,15 +47,8 @@ class Issuer:
     def token(self, kid: str, **overrides: Any) -> str:
         key = self.keys[kid]
         algorithm = "RS256" if isinstance(key, rsa.RSAPrivateKey) else "ES256"
-        claims = {
-            "iss": ISSUER,
-            "aud": AUDIENCE,
-            "sub": "alice",
-            "exp": int(time.time()) + 300,
-            **overrides,
-        }
         return jwt.encode(
-            {k: v for k, v in claims.items() if v is not None},
+            _claims(overrides),
             key,
             algorithm=algorithm,
             headers={"kid": kid},
@@ -72,6 +65,11 @@ class Issuer:
 
 
 def hs_token(**overrides: Any) -> str:
+    return jwt.encode(_claims(overrides), HS_SECRET, algorithm="HS256")
+
+
+def _claims(overrides: dict[str, Any]) -> dict[str, Any]:
+    """A valid caller's claims; an override of None leaves that claim out."""
     claims = {
         "iss": ISSUER,
         "aud": AUDIENCE,
@@ -79,6 +77,4 @@ def hs_token(**overrides: Any) -> str:
         "exp": int(time.time()) + 300,
         **overrides,
     }
-    return jwt.encode(
-        {k: v for k, v in claims.items() if v is not None}, HS_SECRET, algorithm="HS256"
-    )
+    return {name: value for name, value in claims.items() if value is not None}

@@ -8,6 +8,8 @@ import base64
 import datetime
 import hashlib
 import json
+import urllib.request
+from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 from livekit.api import AccessToken
@@ -23,6 +25,24 @@ def sign_webhook(body: bytes, api_key: str, api_secret: str) -> str:
     token = AccessToken(api_key, api_secret)
     token.with_ttl(datetime.timedelta(minutes=5)).with_sha256(body_checksum(body))
     return token.to_jwt()
+
+
+def post_webhook(
+    port: int, body: bytes, api_key: str, api_secret: str, **headers: str
+) -> tuple[int, dict[str, Any]]:
+    """POST a signed webhook to a running service's /livekit/webhook over real HTTP."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/livekit/webhook",
+        data=body,
+        method="POST",
+        headers={
+            "Authorization": sign_webhook(body, api_key, api_secret),
+            "Content-Type": "application/webhook+json",
+            **headers,
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        return response.status, json.loads(response.read())
 
 
 def protojson(event: WebhookEvent) -> bytes:
