@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 import aiohttp_cors
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from service import events, metrics, openapi
 from service.access.callers import JwksCache, jwks_document
@@ -90,6 +90,15 @@ def _add_cors(app: web.Application, settings: Settings) -> None:
     cors = aiohttp_cors.setup(
         app, defaults={origin: options for origin in settings.cors_allow_origins}
     )
+    cors_response_headers = app.on_response_prepare[-1]
+
+    async def cors_if_origin(request: web.Request, response: web.StreamResponse) -> None:
+        # aiohttp-cors looks up the route's CORS configuration before it checks for an
+        # Origin header; most token requests (mobile apps, servers) send none.
+        if hdrs.ORIGIN in request.headers:
+            await cors_response_headers(request, response)
+
+    app.on_response_prepare[-1] = cors_if_origin
     for route in list(app.router.routes()):
         info = route.resource.get_info() if route.resource is not None else {}
         if info.get("path") not in SELF_CORS_PATHS:

@@ -1,16 +1,131 @@
-"""structlog set-up: JSON lines in production, readable console output under --dev."""
+"""Logging: JSON lines in production, readable console output under --dev.
+
+Every line goes through structlog except the access line (one per request), which is the
+hot path: under LOG_FORMAT=json it is rendered straight to the same JSON shape with
+orjson, skipping structlog's generic processor chain. JSON lines are written in batches,
+at most FLUSH_INTERVAL seconds after they are logged (as nginx's `access_log buffer=`
+does), instead of one write system call per request; warnings and errors flush at once,
+with everything logged before them, and so does a process that stops.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
+import os
 import sys
-from typing import Any
+import time
+from collections.abc import MutableMapping
+from contextvars import ContextVar
+from typing import Any, BinaryIO
 
 import orjson
 import structlog
 
+# Seconds a JSON line may wait in memory before it is written.
+FLUSH_INTERVAL = 0.1
+# Bytes that are written at once, whatever their age.
+FLUSH_BYTES = 64 * 1024
 
-def configure_logging(log_format: str, level: str) -> None:
+# The request being handled, added to every line logged while handling it.
+CURRENT_REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+class LineWriter:
+    """Lines to a binary stream, batched. Lines logged outside an event loop, and urgent
+    ones, are written at once; pending lines are always written first, so order holds."""
+
+    def __init__(self, stream: BinaryIO, interval: float = FLUSH_INTERVAL) -> None:
+        self.stream = stream
+        self._interval = interval
+        self._pending: list[bytes] = []
+        self._size = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def write(self, line: bytes, *, urgent: bool = False) -> None:
+        self._pending.append(line)
+        self._size += len(line)
+        if urgent or self._size >= FLUSH_BYTES:
+            self.flush()
+        elif self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self._timer = loop.call_later(self._interval, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._size = 0
+        try:
+            self.stream.write(data)
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed or broken stdout must not take requests down with it
+
+
+class _BatchedLogger:
+    """structlog's output end: info and below are batched, warnings and up written now."""
+
+    def __init__(self, writer: LineWriter) -> None:
+        self._writer = writer
+
+    def _later(self, line: bytes) -> None:
+        self._writer.write(line + b"\n")
+
+    def _now(self, line: bytes) -> None:
+        self._writer.write(line + b"\n", urgent=True)
+
+    debug = info = msg = _later
+    warning = warn = error = err = critical = fatal = exception = failure = _now
+
+
+def _add_request_id(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    request_id = CURRENT_REQUEST_ID.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
+class _Timestamps:
+    """structlog's ISO-8601 UTC format (2026-01-02T03:04:05.123456Z), the date and time
+    formatted once per second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, now: float) -> str:
+        second = int(now)
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._prefix}.{int((now - second) * 1_000_000):06d}Z"
+
+
+_timestamp = _Timestamps()
+# One writer per process, whatever logger wrote a line, so lines keep their order.
+_writer = LineWriter(sys.stdout.buffer)
+atexit.register(_writer.flush)
+# A forked worker must not inherit (and write again) its parent's pending lines.
+os.register_at_fork(before=_writer.flush)
+_access_log = structlog.get_logger(logger_name="service.access")
+# Whether access lines are written, and whether as JSON straight to the writer.
+_access = {"enabled": True, "json": False}
+
+
+def configure_logging(log_format: str, level: str, *, stream: BinaryIO | None = None) -> None:
+    """Set up structlog for this process; JSON lines go to `stream` (default stdout)."""
     renderer: structlog.types.Processor
     logger_factory: Any
     if log_format == "console":
@@ -19,10 +134,15 @@ def configure_logging(log_format: str, level: str) -> None:
     else:
         # orjson writes the line as bytes, several times faster than json + print.
         renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
-        logger_factory = structlog.BytesLoggerFactory(file=sys.stdout.buffer)
+        _writer.flush()
+        _writer.stream = sys.stdout.buffer if stream is None else stream
+        logger_factory = lambda *_: _BatchedLogger(_writer)  # noqa: E731
+    threshold = logging.getLevelNamesMapping()[level.upper()]
+    _access["enabled"] = threshold <= logging.INFO
+    _access["json"] = log_format == "json"
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
+            _add_request_id,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info
@@ -30,12 +150,31 @@ def configure_logging(log_format: str, level: str) -> None:
             else structlog.processors.StackInfoRenderer(),
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
         logger_factory=logger_factory,
         cache_logger_on_first_use=True,
     )
+
+
+def flush_logs() -> None:
+    _writer.flush()
+
+
+def log_request(**fields: Any) -> None:
+    """The access line of one answered request, under the `service.access` logger."""
+    if not _access["enabled"]:
+        return
+    if not _access["json"]:
+        _access_log.info("request", **fields)
+        return
+    line = {
+        "logger_name": "service.access",
+        **fields,
+        "event": "request",
+        "level": "info",
+        "timestamp": _timestamp(time.time()),
+    }
+    _writer.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:

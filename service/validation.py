@@ -50,9 +50,14 @@ async def read_body(request: web.Request, limit: int | None = None) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise too_large
     try:
-        # asyncio.timeout, not wait_for: no extra task per request on the hot path.
-        async with asyncio.timeout(request.app[BODY_TIMEOUT]):
+        if request.content.is_eof():
+            # Already received in full (most small bodies arrive with their headers):
+            # nothing to wait for, so no timer.
             body = await request.read()
+        else:
+            # asyncio.timeout, not wait_for: no extra task per request.
+            async with asyncio.timeout(request.app[BODY_TIMEOUT]):
+                body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise too_large from None
     except TimeoutError:
