@@ -172,8 +172,16 @@ def _client_address(request: web.Request) -> str | None:
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The handler's response, or the JSON error in the route's shape."""
+    """What the route declared (a caller for token routes, a signature for webhooks),
+    then the handler's response; or the JSON error in the route's shape."""
     try:
+        declared = request.match_info.handler
+        # Preflights carry no credentials.
+        if getattr(declared, "__needs_caller__", False) and request.method != "OPTIONS":
+            request[CALLER] = await _admit_caller(request)
+        scheme_name = getattr(declared, "__signed_body_scheme__", None)
+        if scheme_name is not None:
+            request[VERIFIED_BODY] = await _verified_body(request, scheme_name)
         return await handler(request)
     except ApiError as error:
         return _responder_for(request)(request, error)
@@ -194,8 +202,8 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Everything every request gets, in one layer (each layer costs on the hot path):
     counted in flight, so shutdown can wait for it (aiohttp's own graceful shutdown stops
-    reading bodies still being uploaded); a request id; the real client address; JSON
-    errors; one access-log line and its metrics."""
+    reading bodies still being uploaded); a request id; the real client address; what
+    the route declared; JSON errors; one access-log line and its metrics."""
     lifecycle = request.app[LIFECYCLE]
     lifecycle.request_started()
     request_id = _request_id(request)
@@ -227,28 +235,18 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
         lifecycle.request_finished()
 
 
-@web.middleware
-async def route_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """What a route declared: callers for token routes (@needs_caller), signatures for
-    webhook routes (@takes_signed_body)."""
-    declared = request.match_info.handler
-    if getattr(declared, "__needs_caller__", False) and request.method != "OPTIONS":
-        # Preflights carry no credentials.
-        request[CALLER] = await _admit_caller(request)
-    scheme_name = getattr(declared, "__signed_body_scheme__", None)
-    if scheme_name is not None:
-        scheme = request.app[SIGNED_BODY_SCHEMES][scheme_name]
-        body = await read_body(request, scheme.max_body_bytes)
-        try:
-            request[VERIFIED_BODY] = await scheme.verify(request, body)
-        except WebhookRejected as rejected:
-            refusal = rejected.as_api_error()
-            WEBHOOK_REJECTIONS.labels(provider=scheme_name, reason=refusal.code).inc()
-            raise refusal from None
-        except ApiError as refusal:
-            WEBHOOK_REJECTIONS.labels(provider=scheme_name, reason=refusal.code).inc()
-            raise
-    return await handler(request)
+async def _verified_body(request: web.Request, scheme_name: str) -> Any:
+    scheme = request.app[SIGNED_BODY_SCHEMES][scheme_name]
+    body = await read_body(request, scheme.max_body_bytes)
+    try:
+        return await scheme.verify(request, body)
+    except WebhookRejected as rejected:
+        refusal = rejected.as_api_error()
+        WEBHOOK_REJECTIONS.labels(provider=scheme_name, reason=refusal.code).inc()
+        raise refusal from None
+    except ApiError as refusal:
+        WEBHOOK_REJECTIONS.labels(provider=scheme_name, reason=refusal.code).inc()
+        raise
 
 
 async def _admit_caller(request: web.Request) -> Caller:

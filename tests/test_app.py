@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 from structlog.testing import capture_logs
 
+from service.agora.accesstoken2 import SALT_MAX, SALT_MIN
+from service.app import RandomSalts, random_salt
 from service.config import AgoraSettings
 from tests.conftest import CERTIFICATE, Client, MakeClient, make_settings
 
@@ -196,3 +198,34 @@ async def test_health_routes_answer_a_browser_preflight(client: Client, path: st
     )
     assert response.status == 200
     assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+
+
+def test_salts_are_drawn_from_the_official_builders_range() -> None:
+    salts = RandomSalts()
+    drawn = [salts() for _ in range(5000)]
+    assert all(SALT_MIN <= salt <= SALT_MAX for salt in drawn)
+    assert len(set(drawn)) > 4990
+
+
+def test_a_draw_above_the_last_whole_range_is_drawn_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 0xFFFFFFFF is past the largest multiple of the range: taking it modulo the range
+    # would favour small salts, so it is skipped and the next draw (7) is used.
+    draws = (0xFFFFFFFF).to_bytes(4, "little") + (7).to_bytes(4, "little")
+    monkeypatch.setattr(os, "urandom", lambda size: draws.ljust(size, b"\0"))
+    assert RandomSalts()() == SALT_MIN + 7
+
+
+def test_a_forked_worker_draws_its_own_salts() -> None:
+    random_salt()  # the parent holds a batch of draws
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write_end, str([random_salt() for _ in range(4)]).encode())
+        os._exit(0)
+    os.close(write_end)
+    child = os.read(read_end, 256).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert child != str([random_salt() for _ in range(4)])

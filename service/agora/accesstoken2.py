@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import re
 import zlib
@@ -21,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from service.agora.wire import Reader, TokenFormatError, Writer
+from service.agora.wire import Reader, TokenFormatError, Writer, pack_u16, pack_u32
 
 VERSION = "007"
 SALT_MIN = 1
@@ -155,10 +156,15 @@ def is_valid_credential(value: str) -> bool:
     return _HEX32.fullmatch(value) is not None
 
 
+@functools.lru_cache(maxsize=64)
+def _issue_time_key(certificate: str, issue_ts: int) -> bytes:
+    # Shared by every token issued in the same second: cached, one HMAC fewer per token.
+    return hmac.digest(pack_u32(issue_ts), certificate.encode("ascii"), "sha256")
+
+
 def _signing_key(certificate: str, issue_ts: int, salt: int) -> bytes:
     # The packed number is the HMAC key and the certificate the message: Agora's order.
-    k1 = hmac.digest(Writer().u32(issue_ts).getvalue(), certificate.encode("ascii"), "sha256")
-    return hmac.digest(Writer().u32(salt).getvalue(), k1, "sha256")
+    return hmac.digest(pack_u32(salt), _issue_time_key(certificate, issue_ts), "sha256")
 
 
 def _signing_info(
@@ -191,7 +197,7 @@ def build_payload(
         raise ValueError("a token needs at least one service")
     signing_info = _signing_info(app_id, issue_ts, expire, salt, services)
     signature = hmac.digest(_signing_key(certificate, issue_ts, salt), signing_info, "sha256")
-    return Writer().lenbytes(signature).raw(signing_info).getvalue()
+    return pack_u16(len(signature)) + signature + signing_info
 
 
 def build_token(

@@ -27,8 +27,8 @@ from service.agora.issue import (
     RtmTokenRequest,
     credentials_of,
     issue_chat_token,
-    issue_rtc_token,
     issue_rtm_token,
+    mint_rtc_token,
 )
 from service.agora.rules import (
     UID_MAX,
@@ -100,9 +100,9 @@ def _rtc_request(
 
 def _rtc_token(request: web.Request, agora: AgoraSettings, ask: RtcTokenRequest) -> str:
     ask = admit_rtc(request, agora, ask)
-    answer = issue_rtc_token(agora, ask, **issue_time_and_salt(request))
+    minted = mint_rtc_token(agora, ask, **issue_time_and_salt(request))
     token_issued("agora", "rtc")
-    return str(answer["token"])
+    return minted.token
 
 
 def _rtm_token(request: web.Request, agora: AgoraSettings, user: str, expire: int | None) -> str:

@@ -139,9 +139,23 @@ def _privilege_expiries(
     return {names[p]: issue_ts + privileges[p] for p in sorted(privileges)}
 
 
-def issue_rtc_token(
+@dataclass(frozen=True)
+class MintedRtcToken:
+    """An RTC token and what went into it, before it is shaped into an answer."""
+
+    token: str
+    channel: str
+    who: int | str
+    privileges: dict[int, int]
+    token_expire: int
+    privilege_expire: int
+    rtm_user_id: str | None
+
+
+def mint_rtc_token(
     agora: AgoraSettings, request: RtcTokenRequest, *, issue_ts: int, salt: int
-) -> dict[str, Any]:
+) -> MintedRtcToken:
+    """Check the request against Agora's rules and the configured limits; build the token."""
     credentials = credentials_of(agora)
     channel: str = _check(
         "channel", check_channel, request.channel, allow_wildcard=agora.allow_wildcard_channel
@@ -155,8 +169,6 @@ def issue_rtc_token(
         who = _check("user_account", check_account, request.user_account)
     token_expire = _lifetime(agora, request.expire)
     privileges = _rtc_privileges(agora, request, token_expire)
-    # The SDK warns when the first privilege is about to expire.
-    privilege_expire = min(privileges.values())
     rtm_user_id: str | None = None
     if request.with_rtm:
         if agora.token_version == accesstoken006.VERSION:
@@ -179,7 +191,25 @@ def issue_rtc_token(
         version=agora.token_version,
         rtm_user_id=rtm_user_id,
     )
-    rtc: dict[str, Any] = {"channel": channel}
+    return MintedRtcToken(
+        token=token,
+        channel=channel,
+        who=who,
+        privileges=privileges,
+        token_expire=token_expire,
+        # The SDK warns when the first privilege is about to expire.
+        privilege_expire=min(privileges.values()),
+        rtm_user_id=rtm_user_id,
+    )
+
+
+def issue_rtc_token(
+    agora: AgoraSettings, request: RtcTokenRequest, *, issue_ts: int, salt: int
+) -> dict[str, Any]:
+    """The token with the facts a client needs: grants, expiry and when to renew."""
+    minted = mint_rtc_token(agora, request, issue_ts=issue_ts, salt=salt)
+    who, privileges = minted.who, minted.privileges
+    rtc: dict[str, Any] = {"channel": minted.channel}
     if isinstance(who, int):
         rtc["uid"] = who
     else:
@@ -187,17 +217,21 @@ def issue_rtc_token(
     rtc["role"] = ROLE_NAMES[request.role]
     rtc["privileges"] = _privilege_expiries(ServiceType.RTC, privileges, issue_ts)
     grants: dict[str, Any] = {"rtc": rtc}
-    if rtm_user_id is not None:
-        grants["rtm"] = {"user_id": rtm_user_id, "privileges": {"login": issue_ts + token_expire}}
+    token_expire = minted.token_expire
+    if minted.rtm_user_id is not None:
+        grants["rtm"] = {
+            "user_id": minted.rtm_user_id,
+            "privileges": {"login": issue_ts + token_expire},
+        }
     if agora.token_version == accesstoken006.VERSION:
         # A 006 token's own lifetime is fixed at 24 h; its privileges end it sooner.
         token_expire = privileges[RtcPrivilege.JOIN_CHANNEL]
     return {
-        "token": token,
+        "token": minted.token,
         "version": agora.token_version,
-        "app_id": credentials.app_id,
+        "app_id": credentials_of(agora).app_id,
         "grants": grants,
-        **_times(issue_ts, token_expire, privilege_expire),
+        **_times(issue_ts, token_expire, minted.privilege_expire),
     }
 
 

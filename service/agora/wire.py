@@ -13,20 +13,27 @@ class TokenFormatError(ValueError):
     """The bytes are not a well-formed Agora token."""
 
 
+# Compiled once: struct.pack("<H", ...) looks its format up on every call.
+pack_u16 = struct.Struct("<H").pack
+pack_i16 = struct.Struct("<h").pack
+pack_u32 = struct.Struct("<I").pack
+_pack_privilege = struct.Struct("<HI").pack
+
+
 class Writer:
     def __init__(self) -> None:
         self._buf = bytearray()
 
     def u16(self, value: int) -> Writer:
-        self._buf += struct.pack("<H", value)
+        self._buf += pack_u16(value)
         return self
 
     def i16(self, value: int) -> Writer:
-        self._buf += struct.pack("<h", value)
+        self._buf += pack_i16(value)
         return self
 
     def u32(self, value: int) -> Writer:
-        self._buf += struct.pack("<I", value)
+        self._buf += pack_u32(value)
         return self
 
     def raw(self, value: bytes) -> Writer:
@@ -41,9 +48,10 @@ class Writer:
 
     def privileges(self, privileges: Mapping[int, int]) -> Writer:
         # Agora sorts privilege ids ascending; every official builder does.
-        self.u16(len(privileges))
+        buf = self._buf
+        buf += pack_u16(len(privileges))
         for privilege_id in sorted(privileges):
-            self.u16(privilege_id).u32(privileges[privilege_id])
+            buf += _pack_privilege(privilege_id, privileges[privilege_id])
         return self
 
     def getvalue(self) -> bytes:
