@@ -11,9 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import jwt
+from service.jws import sign_hs256
 
-ALGORITHM = "HS256"
 
 # LiveKit server's default limits, in bytes (pkg/config/config.go).
 MAX_IDENTITY_BYTES = 256
@@ -240,4 +239,4 @@ def build_token(
     if identity:
         payload["sub"] = identity
     payload.update({"nbf": issued_at, "exp": issued_at + ttl, **claims})
-    return jwt.encode(payload, api_secret, algorithm=ALGORITHM)
+    return sign_hs256(payload, api_secret)

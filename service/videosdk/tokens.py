@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
+from service.jws import sign_hs256
 
-ALGORITHM = "HS256"
 PERMISSIONS = ("allow_join", "ask_join", "allow_mod")
 ROLES = ("rtc", "crawler")
 _WHITESPACE = re.compile(r"\s")
@@ -91,7 +90,7 @@ def build_token(
         "exp": issued_at + ttl,
         "jti": token_id,
     }
-    return jwt.encode(payload, secret, algorithm=ALGORITHM)
+    return sign_hs256(payload, secret)
 
 
 def server_grant() -> TokenGrant:
