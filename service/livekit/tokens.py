@@ -13,7 +13,6 @@ from typing import Any
 
 from service.jws import sign_hs256
 
-
 # LiveKit server's default limits, in bytes (pkg/config/config.go).
 MAX_IDENTITY_BYTES = 256
 MAX_NAME_BYTES = 256
