@@ -57,6 +57,8 @@ class DrainingRunner(web.AppRunner):
         flush_logs()
 
 
+# Connections the kernel holds for accept(), as gunicorn's default.
+LISTEN_BACKLOG = 2048
 # glibc's mallopt parameter, and the threshold we set (glibc's default is 128 KiB).
 _M_TRIM_THRESHOLD = -1
 TRIM_THRESHOLD_BYTES = 4 * 1024 * 1024
@@ -128,7 +130,8 @@ async def serve(settings: Settings) -> None:
     runner = DrainingRunner(create_app(settings), grace=settings.shutdown_timeout)
     await runner.setup()
     try:
-        await web.TCPSite(runner, settings.host, settings.port).start()
+        # aiohttp's default backlog (128) overflowed under a burst of new connections.
+        await web.TCPSite(runner, settings.host, settings.port, backlog=LISTEN_BACKLOG).start()
         log.info("listening", url=f"http://{settings.host}:{settings.port}")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -7,14 +7,15 @@ like a single process does.
 
 On Linux each worker listens on its own SO_REUSEPORT socket, so the kernel spreads new
 connections evenly over the workers. With one shared socket, whichever worker wakes
-first accepts a whole burst: 256 connections opened at once were split 98/158 or 72/184,
-and the busier worker's clients waited longer (p99 at 256 connections 78-84 ms shared,
-59-62 ms with a socket each, in bench/README.md). gunicorn's own socket is taken out of
-the group before the workers start, so no connection waits in a queue nobody accepts.
+first accepts a whole burst: 256 connections opened at once under load were split 98/158
+or 72/184 (123/133 with a socket each), and a proxy's few long-lived upstream connections
+can all land on one worker. gunicorn's own socket is taken out of the group before the
+workers start, so no connection waits in a queue nobody accepts.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import shutil
 import socket
@@ -22,13 +23,15 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiohttp import web
+from aiohttp import worker as aiohttp_worker
 from aiohttp.worker import GunicornUVLoopWebWorker
 from gunicorn.app.base import BaseApplication
 from gunicorn.sock import TCPSocket
 
 from service.app import create_app
 from service.config import Settings
-from service.server import DrainingRunner, prepare
+from service.server import LISTEN_BACKLOG, DrainingRunner, prepare
 
 # Seconds gunicorn's master gives a worker beyond SHUTDOWN_TIMEOUT before killing it.
 GRACE_MARGIN = 5.0
@@ -52,8 +55,9 @@ def _own_listener(shared: Any, backlog: int) -> socket.socket:
     return own
 
 
-class BalancedWorker(GunicornUVLoopWebWorker):
-    """aiohttp's uvloop worker, listening on a socket of its own (see the module doc)."""
+class ServiceWorker(GunicornUVLoopWebWorker):
+    """aiohttp's uvloop worker, listening on a socket of its own (see the module doc)
+    with gunicorn's backlog."""
 
     def init_process(self) -> None:
         if BALANCED_LISTENERS:
@@ -62,6 +66,12 @@ class BalancedWorker(GunicornUVLoopWebWorker):
             for listener in shared:
                 listener.close()  # this process's copy only; the master keeps its own
             self.sockets = own
+        # aiohttp's worker starts its sites with aiohttp's default backlog of 128, which
+        # overrides the socket's: a burst of 256 new connections overflowed it, and the
+        # dropped ones were retried a second later (p99 1.2 s). This process only.
+        aiohttp_worker.web.SockSite = functools.partial(  # type: ignore[attr-defined]
+            web.SockSite, backlog=self.cfg.backlog
+        )
         super().init_process()
 
 
@@ -87,10 +97,9 @@ class ServiceApplication(BaseApplication):  # type: ignore[misc]
         config: dict[str, Any] = {
             "bind": f"{host}:{settings.port}",
             "workers": settings.workers,
-            "worker_class": "service.workers.BalancedWorker"
-            if BALANCED_LISTENERS
-            else "aiohttp.GunicornUVLoopWebWorker",
+            "worker_class": "service.workers.ServiceWorker",
             "reuse_port": BALANCED_LISTENERS,
+            "backlog": LISTEN_BACKLOG,
             "when_ready": _leave_balancing,
             "graceful_timeout": math.ceil(settings.shutdown_timeout + GRACE_MARGIN),
             "timeout": 30,
