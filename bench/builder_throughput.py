@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from service.agora import accesstoken2, tokens
 from service.agora.tokens import AgoraCredentials, Role
+from service.server import keep_freed_memory
 
 CREDENTIALS = AgoraCredentials(
     "970CA35de60c44645bbae8a215061b33", "5CFd2fd1755d40ecb72977518be15d3b"
@@ -35,6 +36,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=2.0, help="time per operation")
     seconds = parser.parse_args().seconds
+    # The allocator setting every serving process uses (see keep_freed_memory).
+    keep_freed_memory()
 
     sample = tokens.build_rtc_token(
         CREDENTIALS,
