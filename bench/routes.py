@@ -50,9 +50,14 @@ def _wrk(url: str, script: str | None, connections: int, seconds: int) -> dict[s
         "rps": re.search(r"Requests/sec:\s+([\d.]+)", output),
         "p50": re.search(r"\s50%\s+([\d.]+\w+)", output),
         "p99": re.search(r"\s99%\s+([\d.]+\w+)", output),
+        "max": re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", output),
         "non2xx": re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output),
+        "socket": re.search(r"Socket errors: (.+)", output),
     }
-    return {k: (m.group(1) if m else ("0" if k == "non2xx" else "?")) for k, m in found.items()}
+    result = {k: (m.group(1) if m else "?") for k, m in found.items()}
+    result["non2xx"] = found["non2xx"].group(1) if found["non2xx"] else "0"
+    result["socket"] = found["socket"].group(1).strip() if found["socket"] else "none"
+    return result
 
 
 def _peak_memory_mib(root: int) -> list[float]:
@@ -103,8 +108,9 @@ def main() -> int:
         )
         try:
             time.sleep(3)
-            print("| route | connections | requests/s | p50 | p99 | non-2xx |")
-            print("|---|---:|---:|---:|---:|---:|")
+            header = "route | connections | requests/s | p50 | p99 | max | non-2xx | socket errors"
+            print(f"| {header} |")
+            print("|---|---:|---:|---:|---:|---:|---:|---|")
             for name, path, script in ROUTES:
                 for connections in CONNECTIONS:
                     # wrk ends a run by closing connections with requests still in
@@ -116,8 +122,9 @@ def main() -> int:
                         f"http://127.0.0.1:{port}{path}", script, connections, args.seconds
                     )
                     rps = f"{float(result['rps']):,.0f}"
-                    row = [name, str(connections), rps, result["p50"], result["p99"]]
-                    print("| " + " | ".join([*row, result["non2xx"]]) + " |", flush=True)
+                    row = [name, str(connections), rps, result["p50"], result["p99"], result["max"]]
+                    row += [result["non2xx"], result["socket"]]
+                    print("| " + " | ".join(row) + " |", flush=True)
             peaks = _peak_memory_mib(service.pid)
             print(f"\npeak memory per process (MiB): {', '.join(f'{p:.1f}' for p in peaks)}")
         finally:
