@@ -90,9 +90,10 @@ SERVICE_LAYOUT: dict[int, tuple[str, ...]] = {
 Rtm2Permissions = Mapping[int, Mapping[int, tuple[str, ...]]]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Service:
-    """One service block. Only the fields of its type's layout are packed."""
+    """One service block. Only the fields of its type's layout are packed. Slotted, not
+    frozen: one is built for every token, and frozen construction costs a call per field."""
 
     type: int
     privileges: Mapping[int, int]

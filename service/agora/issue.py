@@ -31,7 +31,9 @@ ROLES_BY_NAME = {name: role for role, name in ROLE_NAMES.items()}
 RTC_PRIVILEGES_BY_NAME = {p.name.lower(): p.value for p in RtcPrivilege}
 
 
-@dataclass(frozen=True)
+# Built on every token request: plain slotted dataclasses, since a frozen one pays an
+# object.__setattr__ call per field (about 1 µs per instance here). Treat them as values.
+@dataclass(slots=True)
 class RtcTokenRequest:
     channel: str
     uid: int | None = None
@@ -139,7 +141,7 @@ def _privilege_expiries(
     return {names[p]: issue_ts + privileges[p] for p in sorted(privileges)}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class MintedRtcToken:
     """An RTC token and what went into it, before it is shaped into an answer."""
 
