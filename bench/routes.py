@@ -108,6 +108,10 @@ def main() -> int:
         )
         try:
             time.sleep(3)
+            # Warm-up, not reported: the first burst of 256 connections to a fresh service
+            # had a few requests wait up to a second (max 0.4-1.0 s; p99 up to 399 ms) in
+            # four runs out of five, and no later 256-connection run did.
+            _wrk(f"http://127.0.0.1:{port}/fetch_rtc_token", "fetch_rtc_token.lua", 256, 5)
             header = "route | connections | requests/s | p50 | p99 | max | non-2xx | socket errors"
             print(f"| {header} |")
             print("|---|---:|---:|---:|---:|---:|---:|---|")
