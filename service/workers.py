@@ -5,12 +5,10 @@ it forks N workers, restarts a worker that dies without disturbing the others, a
 SIGTERM into a graceful stop of every worker, which then drains through DrainingRunner
 like a single process does.
 
-On Linux each worker listens on its own SO_REUSEPORT socket, so the kernel spreads new
-connections evenly over the workers. With one shared socket, whichever worker wakes
-first accepts a whole burst: 256 connections opened at once under load were split 98/158
-or 72/184 (123/133 with a socket each), and a proxy's few long-lived upstream connections
-can all land on one worker. gunicorn's own socket is taken out of the group before the
-workers start, so no connection waits in a queue nobody accepts.
+The workers share gunicorn's listening socket. A socket per worker (SO_REUSEPORT) split
+bursts of connections more evenly, but gave no measurable latency gain, and one worker
+start-up in eight reset a connection while the kernel's group of sockets changed (see
+bench/README.md), so it is not used.
 """
 
 from __future__ import annotations
@@ -18,8 +16,6 @@ from __future__ import annotations
 import functools
 import math
 import shutil
-import socket
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,7 +23,6 @@ from aiohttp import web
 from aiohttp import worker as aiohttp_worker
 from aiohttp.worker import GunicornUVLoopWebWorker
 from gunicorn.app.base import BaseApplication
-from gunicorn.sock import TCPSocket
 
 from service.app import create_app
 from service.config import Settings
@@ -37,35 +32,10 @@ from service.server import LISTEN_BACKLOG, DrainingRunner, prepare
 GRACE_MARGIN = 5.0
 
 
-# Whether the kernel balances connections over sockets sharing a port (Linux 3.9+).
-BALANCED_LISTENERS = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
-
-
-def _own_listener(shared: Any, backlog: int) -> socket.socket:
-    """A listening socket of this worker's own on the shared socket's address."""
-    family = shared.family
-    own = socket.socket(family, socket.SOCK_STREAM)
-    own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    if family == socket.AF_INET6:
-        own.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    own.bind(shared.cfg_addr)
-    own.listen(backlog)
-    own.setblocking(False)
-    return own
-
-
 class ServiceWorker(GunicornUVLoopWebWorker):
-    """aiohttp's uvloop worker, listening on a socket of its own (see the module doc)
-    with gunicorn's backlog."""
+    """aiohttp's uvloop worker, with gunicorn's listen backlog."""
 
     def init_process(self) -> None:
-        if BALANCED_LISTENERS:
-            shared: list[Any] = self.sockets  # type: ignore[has-type]
-            own = [_own_listener(listener, self.cfg.backlog) for listener in shared]
-            for listener in shared:
-                listener.close()  # this process's copy only; the master keeps its own
-            self.sockets = own
         # aiohttp's worker starts its sites with aiohttp's default backlog of 128, which
         # overrides the socket's: a burst of 256 new connections overflowed it, and the
         # dropped ones were retried a second later (p99 1.2 s). This process only.
@@ -73,16 +43,6 @@ class ServiceWorker(GunicornUVLoopWebWorker):
             web.SockSite, backlog=self.cfg.backlog
         )
         super().init_process()
-
-
-def _leave_balancing(server: Any) -> None:
-    """gunicorn's when_ready hook, in the master before any worker starts: its sockets
-    stop listening (they stay bound) so only the workers' sockets take connections."""
-    if not BALANCED_LISTENERS:
-        return
-    for listener in server.LISTENERS:
-        if isinstance(listener, TCPSocket):
-            listener.sock.shutdown(socket.SHUT_RD)
 
 
 class ServiceApplication(BaseApplication):  # type: ignore[misc]
@@ -98,9 +58,7 @@ class ServiceApplication(BaseApplication):  # type: ignore[misc]
             "bind": f"{host}:{settings.port}",
             "workers": settings.workers,
             "worker_class": "service.workers.ServiceWorker",
-            "reuse_port": BALANCED_LISTENERS,
             "backlog": LISTEN_BACKLOG,
-            "when_ready": _leave_balancing,
             "graceful_timeout": math.ceil(settings.shutdown_timeout + GRACE_MARGIN),
             "timeout": 30,
             "accesslog": None,  # our middleware logs each request
