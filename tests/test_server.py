@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from service.workers import BALANCED_LISTENERS
 from tests.conftest import running_service
 
 BODY = json.dumps({"uid": 7, "channelName": "burst", "role": 1}).encode()
@@ -84,6 +85,39 @@ def test_two_workers_both_serve() -> None:
     with running_service("--workers", "2") as (port, _):
         workers = {json.loads(_get(port, "/healthz")[1])["worker"] for _ in range(200)}
     assert len(workers) == 2
+
+
+def _worker_of_a_new_connection(port: int) -> int:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return int(json.loads(answer.split(b"\r\n\r\n", 1)[1])["worker"])
+
+
+def _listening_sockets(port: int) -> int:
+    """How many sockets listen on 127.0.0.1:port (state 0A in /proc/net/tcp)."""
+    local = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(1 for row in rows if row[1] == local and row[3] == "0A")
+
+
+@pytest.mark.skipif(not BALANCED_LISTENERS, reason="SO_REUSEPORT balancing is Linux-only")
+def test_each_worker_listens_on_a_socket_of_its_own_and_none_resets_a_connection() -> None:
+    # One shared socket lets the first worker to wake take a whole burst of connections; a
+    # socket per worker lets the kernel spread them. Connections made while workers are
+    # still starting must all be answered: none may land in a socket that is then closed.
+    with running_service("--workers", "3") as (port, _):
+        deadline = time.monotonic() + 20
+        seen: set[int] = set()
+        while len(seen) < 3 and time.monotonic() < deadline:  # every worker is up
+            seen.add(_worker_of_a_new_connection(port))
+        assert _listening_sockets(port) == 3
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            workers = set(pool.map(lambda _: _worker_of_a_new_connection(port), range(64)))
+        assert workers == seen
 
 
 def test_a_dead_worker_does_not_take_the_service_down() -> None:
