@@ -9,7 +9,7 @@ On Linux each worker listens on a SO_REUSEPORT socket of its own (gunicorn's reu
 the master binds nothing, each worker binds after the fork), so the kernel spreads new
 connections evenly. With one shared socket, whichever worker wakes first accepts a whole
 burst: 256 connections opened at once under load were split 98/158 or 72/184 (123/133 with
-a socket each), and p99 at 256 connections was higher (bench/README.md).
+a socket each), and one worker held more of the waiting clients (bench/README.md).
 """
 
 from __future__ import annotations
