@@ -19,7 +19,6 @@ from typing import Any
 
 import orjson
 
-ALGORITHM = "HS256"
 # base64url({"alg":"HS256","typ":"JWT"}), the header PyJWT writes (keys sorted).
 _HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
 

@@ -53,6 +53,11 @@ class LoadConfig:
     allow_remote: bool = False
 
 
+def _percentile(ordered: list[float], share: float) -> float:
+    """The value at `share` of already sorted values; 0 when there are none."""
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
+
+
 @dataclass
 class Report:
     duration: float = 0.0
@@ -63,10 +68,7 @@ class Report:
     latencies: list[float] = field(default_factory=list)
 
     def percentile(self, share: float) -> float:
-        if not self.latencies:
-            return 0.0
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+        return _percentile(sorted(self.latencies), share)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -109,21 +111,11 @@ def check_target(config: LoadConfig) -> None:
         raise LoadTestRefused(f"{host} is not a loopback address; pass --allow-remote to load it")
 
 
-def _request(config: LoadConfig, client: int) -> tuple[str, str, dict[str, Any] | None, str, str]:
-    """(method, path, body, expected room, expected user) for one virtual client."""
-    room, user = f"load-{client % 100}", str(client + 1)
-    if config.mode == "agora":
-        body = {"channel": room, "uid": int(user), "role": "publisher", "expire": config.expire}
-        return "POST", "/v1/agora/rtc-token", body, room, user
-    if config.mode == "livekit":
-        return "POST", "/token", {"roomName": room, "participantName": user}, room, user
-    return "GET", f"/get-token?roomId={room}&participantId={user}", None, room, user
-
-
 @dataclass(frozen=True)
 class _Call:
-    """One virtual client's request, encoded once: the tester's own CPU time is latency
-    the fleet would not see, so it is kept off each request."""
+    """One virtual client's request, encoded once (the tester's own CPU time is latency
+    the fleet would not see, so it is kept off each request), and the room and user its
+    token must name."""
 
     method: str
     url: str
@@ -134,7 +126,16 @@ class _Call:
 
 
 def _call(config: LoadConfig, client: int) -> _Call:
-    method, path, body, room, user = _request(config, client)
+    room, user = f"load-{client % 100}", str(client + 1)
+    body: dict[str, Any] | None = None
+    if config.mode == "agora":
+        method, path = "POST", "/v1/agora/rtc-token"
+        body = {"channel": room, "uid": int(user), "role": "publisher", "expire": config.expire}
+    elif config.mode == "livekit":
+        method, path = "POST", "/token"
+        body = {"roomName": room, "participantName": user}
+    else:
+        method, path = "GET", f"/get-token?roomId={room}&participantId={user}"
     headers = dict(config.headers)
     if body is not None:
         headers["Content-Type"] = "application/json"
@@ -273,9 +274,8 @@ async def _progress(fleet: _Fleet, out: TextIO) -> None:
         errors = sum(report.errors.values())
         # The last second's p99: sorting every latency so far each second would stall
         # the clients' event loop more as the run grows.
-        recent = sorted(report.latencies[seen:])
+        p99 = _percentile(sorted(report.latencies[seen:]), 0.99) * 1000
         seen = len(report.latencies)
-        p99 = recent[min(len(recent) - 1, int(len(recent) * 0.99))] * 1000 if recent else 0.0
         out.write(
             f"\r{elapsed:6.0f}s  renewals {report.renewals:8d} ({report.renewals - last:5d}/s)  "
             f"p99 (last second) {p99:7.1f} ms  errors {errors:5d}  late {report.late_renewals:5d}"

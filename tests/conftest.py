@@ -219,6 +219,17 @@ def environ_without_settings(**extra: str) -> dict[str, str]:
     return environ
 
 
+def run_cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    """`python -m service ARGS` to completion, with only `extra` of the service's settings."""
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args],
+        capture_output=True,
+        text=True,
+        env=environ_without_settings(**extra),
+        timeout=60,
+    )
+
+
 @contextlib.contextmanager
 def running_service(
     *args: str,

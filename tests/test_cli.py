@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,23 +13,13 @@ import pytest
 
 from service.agora import accesstoken2
 from service.config import DEV_AGORA_APP_CERTIFICATE
-from tests.conftest import APP_ID, CERTIFICATE, environ_without_settings
+from tests.conftest import APP_ID, CERTIFICATE, run_cli
 
 CREDENTIALS = {"AGORA_APP_ID": APP_ID, "AGORA_APP_CERTIFICATE": CERTIFICATE}
 
 
-def _cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "service", *args],
-        capture_output=True,
-        text=True,
-        env=environ_without_settings(**extra),
-        timeout=60,
-    )
-
-
 def test_agora_token_prints_a_token_the_parser_accepts() -> None:
-    done = _cli(
+    done = run_cli(
         "agora-token", "rtc", "--channel", "demo", "--uid", "42", "--expire", "600", **CREDENTIALS
     )
     assert done.returncode == 0, done.stderr
@@ -41,7 +29,7 @@ def test_agora_token_prints_a_token_the_parser_accepts() -> None:
 
 
 def test_agora_token_json_shows_grants_and_renewal_time() -> None:
-    done = _cli(
+    done = run_cli(
         "agora-token", "--json", "rtm", "--user-id", "alice", "--expire", "120", **CREDENTIALS
     )
     answer = json.loads(done.stdout)
@@ -52,20 +40,20 @@ def test_agora_token_json_shows_grants_and_renewal_time() -> None:
 
 
 def test_agora_token_refuses_bad_input_with_one_line() -> None:
-    done = _cli("agora-token", "rtc", "--channel", "demo", "--uid", "4294967296", **CREDENTIALS)
+    done = run_cli("agora-token", "rtc", "--channel", "demo", "--uid", "4294967296", **CREDENTIALS)
     assert done.returncode == 2
     assert "4294967295" in done.stderr
     assert "Traceback" not in done.stderr
 
 
 def test_agora_token_without_credentials_says_what_to_set() -> None:
-    done = _cli("agora-token", "chat", "--user-id", "alice")
+    done = run_cli("agora-token", "chat", "--user-id", "alice")
     assert done.returncode == 2
     assert "AGORA_APP_ID" in done.stderr
 
 
 def test_agora_token_with_dev_uses_development_credentials() -> None:
-    done = _cli("agora-token", "--dev", "chat", "--user-id", "alice")
+    done = run_cli("agora-token", "--dev", "chat", "--user-id", "alice")
     assert done.returncode == 0
     assert accesstoken2.parse_token(done.stdout.strip()).verify_signature(DEV_AGORA_APP_CERTIFICATE)
 
@@ -82,7 +70,7 @@ def _token() -> str:
 
 
 def test_inspect_decodes_and_verifies_a_token() -> None:
-    done = _cli("inspect", _token(), "--certificate", CERTIFICATE)
+    done = run_cli("inspect", _token(), "--certificate", CERTIFICATE)
     assert done.returncode == 0
     described = json.loads(done.stdout)
     assert described["signature"] == "valid"
@@ -91,25 +79,25 @@ def test_inspect_decodes_and_verifies_a_token() -> None:
 
 
 def test_inspect_exits_1_when_the_signature_does_not_hold() -> None:
-    done = _cli("inspect", _token(), "--certificate", "0" * 32)
+    done = run_cli("inspect", _token(), "--certificate", "0" * 32)
     assert done.returncode == 1
     assert json.loads(done.stdout)["signature"] == "invalid"
 
 
 def test_inspect_takes_the_certificate_from_the_environment() -> None:
-    done = _cli("inspect", _token(), AGORA_APP_CERTIFICATE=CERTIFICATE)
+    done = run_cli("inspect", _token(), AGORA_APP_CERTIFICATE=CERTIFICATE)
     assert json.loads(done.stdout)["signature"] == "valid"
 
 
 def test_inspect_says_a_garbage_token_is_not_a_token() -> None:
-    done = _cli("inspect", "007garbage")
+    done = run_cli("inspect", "007garbage")
     assert done.returncode == 2
     assert "not a valid Agora token" in done.stderr
     assert "Traceback" not in done.stderr
 
 
 def test_a_bad_setting_stops_start_up_with_one_line_and_no_traceback() -> None:
-    done = _cli("serve", AGORA_APP_ID="nope", AGORA_APP_CERTIFICATE=CERTIFICATE)
+    done = run_cli("serve", AGORA_APP_ID="nope", AGORA_APP_CERTIFICATE=CERTIFICATE)
     assert done.returncode == 2
     assert done.stderr.strip() == (
         "rtc-token-service: configuration error: "
@@ -164,7 +152,7 @@ def test_sigterm_drains_a_request_in_flight_before_exiting(served: Any) -> None:
 def test_an_event_store_that_cannot_be_opened_stops_start_up_with_one_line(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
-    done = _cli("serve", "--dev", "--port", "0", EVENTS_DB_PATH=str(blocker / "events.sqlite3"))
+    done = run_cli("serve", "--dev", "--port", "0", EVENTS_DB_PATH=str(blocker / "events.sqlite3"))
     assert done.returncode == 2
     assert done.stderr.startswith("rtc-token-service: cannot start: cannot open the event store")
     assert "Traceback" not in done.stderr

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -13,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from service.loadtest import LoadConfig, LoadTestRefused, check_target, run_loadtest
-from tests.conftest import MakeClient, running_service
+from tests.conftest import MakeClient, run_cli, running_service
 
 
 async def _served(make_client: MakeClient) -> str:
@@ -162,10 +160,9 @@ def test_a_remote_target_needs_allow_remote() -> None:
 
 def test_the_command_line_prints_json_and_exits_0_on_a_clean_run() -> None:
     with running_service() as (port, _):
-        done = subprocess.run(
-            [sys.executable, "-m", "service", "loadtest", "--url", f"http://127.0.0.1:{port}",
-             "--clients", "10", "--duration", "2", "--compression", "40", "--json"],
-            capture_output=True, text=True, timeout=60,
+        done = run_cli(
+            "loadtest", "--url", f"http://127.0.0.1:{port}",
+            "--clients", "10", "--duration", "2", "--compression", "40", "--json",
         )  # fmt: skip
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
@@ -173,11 +170,6 @@ def test_the_command_line_prints_json_and_exits_0_on_a_clean_run() -> None:
 
 
 def test_the_command_line_refuses_a_remote_target_in_one_line() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "service", "loadtest", "--url", "http://192.0.2.10:6080"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = run_cli("loadtest", "--url", "http://192.0.2.10:6080")
     assert done.returncode == 2
     assert "not a loopback address" in done.stderr

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from service.workers import BALANCED_LISTENERS
-from tests.conftest import running_service
+from tests.conftest import run_cli, running_service
 
 BODY = json.dumps({"uid": 7, "channelName": "burst", "role": 1}).encode()
 
@@ -174,15 +174,7 @@ def test_readyz_turns_503_while_draining() -> None:
 
 
 def test_bad_worker_count_is_one_line() -> None:
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-m", "service", "serve", "--workers", "0"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = run_cli("serve", "--workers", "0")
     assert done.returncode == 2
     assert "--workers: must be between 1 and 256" in done.stderr
 
