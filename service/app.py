@@ -268,6 +268,7 @@ def create_app(
     app.cleanup_ctx.append(_videosdk_client)
     app.cleanup_ctx.append(_event_store)
     app.cleanup_ctx.append(_gate)
+    app.cleanup_ctx.append(metrics.flush_every_second)
     app.on_startup.append(_mark_ready)
     app.on_shutdown.append(_mark_draining)
     return app

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from service.metrics import FLUSH_SECONDS
 from service.workers import BALANCED_LISTENERS
 from tests.conftest import run_cli, running_service
 
@@ -134,10 +135,12 @@ def test_a_dead_worker_does_not_take_the_service_down() -> None:
         assert len(workers - {victim}) == 2
 
 
-def test_metrics_count_every_workers_requests() -> None:
+def test_metrics_count_every_workers_requests_within_a_flush() -> None:
     with running_service("--workers", "2") as (port, _):
         with ThreadPoolExecutor(max_workers=8) as pool:
             assert set(pool.map(lambda _: _post_token(port), range(60))) == {200}
+        # A scrape sees the other worker's samples once it has flushed them.
+        time.sleep(FLUSH_SECONDS + 0.5)
         text = _get(port, "/metrics")[1].decode()
     issued = [line for line in text.splitlines() if line.startswith("rtc_tokens_issued_total{")]
     assert any(

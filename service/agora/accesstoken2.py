@@ -17,6 +17,7 @@ import binascii
 import functools
 import hmac
 import re
+import struct
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -172,6 +173,20 @@ def _signing_key(certificate: str, issue_ts: int, salt: int) -> bytes:
     return hmac.digest(pack_u32(salt), _issue_time_key(certificate, issue_ts), "sha256")
 
 
+@functools.lru_cache(maxsize=16)
+def _check_credentials(app_id: str, certificate: str) -> None:
+    # Cached: a service signs every token with the same one or two pairs. A bad pair
+    # raises, and exceptions are not cached.
+    if not is_valid_credential(app_id):
+        raise ValueError("app id must be 32 hexadecimal characters")
+    if not is_valid_credential(certificate):
+        raise ValueError("app certificate must be 32 hexadecimal characters")
+
+
+# issue_ts, expire, salt and the number of services, in one call.
+_pack_times = struct.Struct("<IIIH").pack
+
+
 def _service_type(service: Service) -> int:
     return service.type
 
@@ -181,7 +196,7 @@ def _signing_info(
 ) -> bytes:
     # Stable sort by type, as current official builders do; same-type services keep order.
     ordered = sorted(services, key=_service_type)
-    writer = Writer().lenstr(app_id).u32(issue_ts).u32(expire).u32(salt).u16(len(ordered))
+    writer = Writer().lenstr(app_id).raw(_pack_times(issue_ts, expire, salt, len(ordered)))
     for service in ordered:
         service.pack(writer)
     return writer.getvalue()
@@ -197,10 +212,7 @@ def build_payload(
     services: Iterable[Service],
 ) -> bytes:
     """The uncompressed token content: lenbytes(signature) + signing_info."""
-    if not is_valid_credential(app_id):
-        raise ValueError("app id must be 32 hexadecimal characters")
-    if not is_valid_credential(certificate):
-        raise ValueError("app certificate must be 32 hexadecimal characters")
+    _check_credentials(app_id, certificate)
     services = list(services)
     if not services:
         raise ValueError("a token needs at least one service")
