@@ -253,7 +253,9 @@ async def _admit_caller(request: web.Request) -> Caller:
     gate = request.app[GATE]
     limits = gate.settings
     # Per address first, so guessing keys or tokens is throttled too.
-    await gate.limit(f"address:{request.get(CLIENT_ADDRESS) or 'unknown'}", limits.address_limit)
+    if limits.address_limit is not None:
+        address = request.get(CLIENT_ADDRESS) or "unknown"
+        await gate.limit(f"address:{address}", limits.address_limit)
     caller = await gate.authenticate(request)
     if caller.kind == "jwt":
         await gate.limit(f"caller:{caller.subject}", limits.caller_limit)
