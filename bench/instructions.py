@@ -26,27 +26,33 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 from typing import Any
 
-# Request line and JSON body of each request, as bench/wrk/*.lua send them.
-REQUESTS: dict[str, tuple[str, bytes]] = {
-    "fetch_rtc_token": (
-        "POST /fetch_rtc_token",
-        b'{"uid": 1234, "channelName": "demo", "role": 1}',
-    ),
-    "v1_rtc_token": (
-        "POST /v1/agora/rtc-token",
-        b'{"channel": "demo", "uid": 1234, "role": "publisher", "expire": 40}',
-    ),
-    "token": ("POST /token", b'{"roomName": "room1", "participantName": "alice"}'),
-    "get_token": ("GET /get-token", b""),
-    "healthz": ("GET /healthz", b""),
+WRK_SCRIPTS = Path(__file__).resolve().parent / "wrk"
+# Each request's line, and the wrk script whose body it sends (as bench/routes.py does).
+REQUESTS: dict[str, tuple[str, str | None]] = {
+    "fetch_rtc_token": ("POST /fetch_rtc_token", "fetch_rtc_token.lua"),
+    "v1_rtc_token": ("POST /v1/agora/rtc-token", "agora_rtc_token.lua"),
+    "token": ("POST /token", "openvidu_token.lua"),
+    "get_token": ("GET /get-token", None),
+    "healthz": ("GET /healthz", None),
 }
 WARM_UP = 300
 
 
+def _body(script: str | None) -> bytes:
+    if script is None:
+        return b""
+    found = re.search(r"^wrk\.body = '(.*)'$", (WRK_SCRIPTS / script).read_text(), re.MULTILINE)
+    if found is None:
+        raise SystemExit(f"no wrk.body in bench/wrk/{script}")
+    return found.group(1).encode()
+
+
 def _http_request(name: str) -> bytes:
-    line, body = REQUESTS[name]
+    line, script = REQUESTS[name]
+    body = _body(script)
     head = f"{line} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
     if body:
         head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"

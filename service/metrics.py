@@ -18,6 +18,7 @@ import asyncio
 import bisect
 import os
 from collections import Counter as Tally
+from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -73,17 +74,18 @@ class PendingSamples:
         self._requests: Tally[tuple[str, str, int]] = Tally()
         self._tokens: Tally[tuple[str, str]] = Tally()
         # Per route: how many requests fell in each of LATENCY's buckets, and their sum.
-        self._latency: dict[str, tuple[list[int], list[float]]] = {}
+        self._in_bucket: dict[str, list[int]] = {}
+        self._seconds: defaultdict[str, float] = defaultdict(float)
         self._bounds = LATENCY._upper_bounds
 
     def request_answered(self, method: str, route: str, status: int, seconds: float) -> None:
         self._requests[method, route, status] += 1
-        latency = self._latency.get(route)
-        if latency is None:
-            latency = self._latency[route] = ([0] * len(self._bounds), [0.0])
+        in_bucket = self._in_bucket.get(route)
+        if in_bucket is None:
+            in_bucket = self._in_bucket[route] = [0] * len(self._bounds)
         # The first bucket whose upper bound is >= seconds, as Histogram.observe picks.
-        latency[0][bisect.bisect_left(self._bounds, seconds)] += 1
-        latency[1][0] += seconds
+        in_bucket[bisect.bisect_left(self._bounds, seconds)] += 1
+        self._seconds[route] += seconds
 
     def token_issued(self, platform: str, kind: str) -> None:
         self._tokens[platform, kind] += 1
@@ -91,16 +93,17 @@ class PendingSamples:
     def flush(self) -> None:
         requests, self._requests = self._requests, Tally()
         tokens, self._tokens = self._tokens, Tally()
-        latencies, self._latency = self._latency, {}
+        buckets, self._in_bucket = self._in_bucket, {}
+        seconds, self._seconds = self._seconds, defaultdict(float)
         for (method, route, status), count in requests.items():
             _child(REQUESTS, method, route, str(status)).inc(count)
         for (platform, kind), count in tokens.items():
             _child(TOKENS, platform, kind).inc(count)
-        for route, (in_bucket, total) in latencies.items():
+        for route, in_bucket in buckets.items():
             histogram = _child(LATENCY, route)
             # prometheus-client has no public way to add many observations at once;
             # these are the values Histogram.observe itself increments.
-            histogram._sum.inc(total[0])
+            histogram._sum.inc(seconds[route])
             for bucket, count in zip(histogram._buckets, in_bucket, strict=True):
                 if count:
                     bucket.inc(count)

@@ -23,6 +23,7 @@ A missing platform section, or a missing key, allows what configuration allows. 
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -54,6 +55,14 @@ class PlatformPolicy:
     max_ttl: int | None = None
     rtm: bool = True
     chat: bool = True
+
+    @functools.cached_property
+    def unrestricted(self) -> bool:
+        """Nothing to check: every field at its default (the policy with no file)."""
+        return self == _OPEN
+
+
+_OPEN = PlatformPolicy()
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
+from operator import attrgetter
 
 from service.agora.wire import Reader, TokenFormatError, Writer, pack_u16, pack_u32
 
@@ -187,15 +188,11 @@ def _check_credentials(app_id: str, certificate: str) -> None:
 _pack_times = struct.Struct("<IIIH").pack
 
 
-def _service_type(service: Service) -> int:
-    return service.type
-
-
 def _signing_info(
     app_id: str, issue_ts: int, expire: int, salt: int, services: Iterable[Service]
 ) -> bytes:
     # Stable sort by type, as current official builders do; same-type services keep order.
-    ordered = sorted(services, key=_service_type)
+    ordered = sorted(services, key=attrgetter("type"))
     writer = Writer().lenstr(app_id).raw(_pack_times(issue_ts, expire, salt, len(ordered)))
     for service in ordered:
         service.pack(writer)

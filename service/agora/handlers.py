@@ -65,8 +65,7 @@ def _agora_policy(request: web.Request) -> PlatformPolicy:
 def admit_rtc(request: web.Request, agora: AgoraSettings, ask: RtcTokenRequest) -> RtcTokenRequest:
     """The caller's own identity (jwt mode), and what the policy lets them ask for."""
     caller, policy = caller_of(request), _agora_policy(request)
-    unrestricted = policy.rooms is None and policy.roles is None and policy.max_ttl is None
-    if caller.identity is None and unrestricted and (policy.rtm or not ask.with_rtm):
+    if caller.identity is None and policy.unrestricted:
         # Nothing to fill in and nothing to check: the request stands as asked.
         return ask
     if caller.identity is not None:
