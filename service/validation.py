@@ -116,8 +116,8 @@ async def read_body(request: web.Request, limit: int | None = None) -> bytes:
     try:
         if request.content.is_eof():
             # Already received in full (most small bodies arrive with their headers):
-            # nothing to wait for, so no timer.
-            body = await request.read()
+            # nothing to wait for, so neither a timer nor a coroutine.
+            body = request.content.read_nowait()
         else:
             # asyncio.timeout, not wait_for: no extra task per request.
             async with asyncio.timeout(request.app[BODY_TIMEOUT]):
