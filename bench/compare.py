@@ -78,6 +78,7 @@ class Run:
     rps: float
     p99_ms: float
     failures: str  # non-2xx answers and socket errors, or "" when there were none
+    steal: str = "?"  # CPU time the host took from this VM during the run
 
 
 def _failures(result: dict[str, str]) -> str:
@@ -104,6 +105,7 @@ class Summary:
     rps: tuple[float, ...]
     p99_ms: tuple[float, ...]
     failures: tuple[str, ...]
+    steal: tuple[str, ...] = ()
 
     @property
     def median_rps(self) -> float:
@@ -131,6 +133,7 @@ def summarize(runs: Iterable[Run]) -> list[Summary]:
                 tuple(run.rps for run in group),
                 tuple(run.p99_ms for run in group),
                 tuple(run.failures for run in group if run.failures),
+                tuple(run.steal for run in group),
             )
         )
     return summaries
@@ -157,8 +160,8 @@ def ratios_by_round(reference: Summary, ours: Summary) -> tuple[float, ...]:
 def table(summaries: Sequence[Summary]) -> str:
     lines = [
         "| platform | server | request | connections | requests/s by round | median "
-        "| p99 by round | ratio by round | ratio of medians | failures |",
-        "|---|---|---|---:|---|---:|---|---|---:|---|",
+        "| p99 by round | ratio by round | ratio of medians | failures | CPU steal by round |",
+        "|---|---|---|---:|---|---:|---|---|---:|---|---|",
     ]
     for summary in summaries:
         by_round = " / ".join(f"{rps:,.0f}" for rps in summary.rps)
@@ -174,7 +177,7 @@ def table(summaries: Sequence[Summary]) -> str:
         lines.append(
             f"| {summary.platform} | {server} | {summary.load.label} | {summary.connections} "
             f"| {by_round} | {summary.median_rps:,.0f} | {p99} ms | {ratios} | {ratio} "
-            f"| {failures} |"
+            f"| {failures} | {' / '.join(summary.steal)} |"
         )
     return "\n".join(lines)
 
@@ -229,11 +232,13 @@ def main() -> int:
                             float(result["rps"]),
                             milliseconds(result["p99"]),
                             _failures(result),
+                            result["steal"],
                         )
                         runs.append(run)
                         print(
                             f"round {round_number + 1} {name} {side:9} {load.label} "
-                            f"c={connections}: {run.rps:,.0f} rps, p99 {run.p99_ms:.1f} ms",
+                            f"c={connections}: {run.rps:,.0f} rps, p99 {run.p99_ms:.1f} ms, "
+                            f"steal {run.steal}",
                             file=sys.stderr,
                             flush=True,
                         )
