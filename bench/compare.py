@@ -25,7 +25,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from wrkrun import PAUSE_SECONDS, milliseconds, require_loopback, running_service, wrk
 
@@ -88,6 +88,23 @@ def _failures(result: dict[str, str]) -> str:
     if result["socket"] != "none":
         parts.append(f"socket errors: {result['socket']}")
     return ", ".join(parts)
+
+
+def _measure(
+    platform: str, side: str, load: Load, server: str, connections: int, seconds: int
+) -> Run:
+    result = wrk(f"{server}{load.path}", load.script, connections, seconds)
+    return Run(
+        platform,
+        side,
+        load,
+        connections,
+        0,
+        float(result["rps"]),
+        milliseconds(result["p99"]),
+        _failures(result),
+        result["steal"],
+    )
 
 
 def round_order(sides: Sequence[tuple[str, Load]], round_number: int) -> list[tuple[str, Load]]:
@@ -209,9 +226,10 @@ def main() -> int:
     with running_service(args.workers) as (base, _service):
         for name, reference_url in references.items():
             platform = PLATFORMS[name]
+            servers = {"reference": reference_url.rstrip("/"), "ours": base}
             # A short unreported run warms the public server's JIT as ours was warmed.
             wrk(
-                f"{reference_url.rstrip('/')}{platform.reference.path}",
+                f"{servers['reference']}{platform.reference.path}",
                 platform.reference.script,
                 256,
                 5,
@@ -220,21 +238,9 @@ def main() -> int:
             for round_number in range(args.rounds):
                 for connections in CONNECTIONS:
                     for side, load in round_order(sides, round_number):
-                        server = reference_url.rstrip("/") if side == "reference" else base
                         time.sleep(PAUSE_SECONDS)
-                        result = wrk(f"{server}{load.path}", load.script, connections, args.seconds)
-                        run = Run(
-                            name,
-                            side,
-                            load,
-                            connections,
-                            round_number,
-                            float(result["rps"]),
-                            milliseconds(result["p99"]),
-                            _failures(result),
-                            result["steal"],
-                        )
-                        runs.append(run)
+                        run = _measure(name, side, load, servers[side], connections, args.seconds)
+                        runs.append(replace(run, round=round_number))
                         print(
                             f"round {round_number + 1} {name} {side:9} {load.label} "
                             f"c={connections}: {run.rps:,.0f} rps, p99 {run.p99_ms:.1f} ms, "
