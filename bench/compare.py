@@ -25,7 +25,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from wrkrun import PAUSE_SECONDS, milliseconds, require_loopback, running_service, wrk
 
@@ -91,7 +91,13 @@ def _failures(result: dict[str, str]) -> str:
 
 
 def _measure(
-    platform: str, side: str, load: Load, server: str, connections: int, seconds: int
+    platform: str,
+    side: str,
+    load: Load,
+    server: str,
+    connections: int,
+    round_number: int,
+    seconds: int,
 ) -> Run:
     result = wrk(f"{server}{load.path}", load.script, connections, seconds)
     return Run(
@@ -99,7 +105,7 @@ def _measure(
         side,
         load,
         connections,
-        0,
+        round_number,
         float(result["rps"]),
         milliseconds(result["p99"]),
         _failures(result),
@@ -239,8 +245,10 @@ def main() -> int:
                 for connections in CONNECTIONS:
                     for side, load in round_order(sides, round_number):
                         time.sleep(PAUSE_SECONDS)
-                        run = _measure(name, side, load, servers[side], connections, args.seconds)
-                        runs.append(replace(run, round=round_number))
+                        run = _measure(
+                            name, side, load, servers[side], connections, round_number, args.seconds
+                        )
+                        runs.append(run)
                         print(
                             f"round {round_number + 1} {name} {side:9} {load.label} "
                             f"c={connections}: {run.rps:,.0f} rps, p99 {run.p99_ms:.1f} ms, "
