@@ -18,7 +18,6 @@ import sys
 import warnings
 
 import jwt
-import uvloop
 from aiohttp import web
 
 from service.app import create_app
@@ -143,9 +142,21 @@ async def serve(settings: Settings) -> None:
     log.info("stopped")
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """asyncio's own event loop, in one process and in each gunicorn worker.
+
+    Not uvloop: the libuv inside uvloop 0.23 accepts one new connection per turn of the
+    loop, and under load a turn takes as long as answering every ready connection. A
+    burst of 128 new connections to a busy worker waited up to 1.4 s for their first
+    answer, one connection accepted every 10-20 ms. asyncio accepts every waiting
+    connection at once (up to the listen backlog), and costs the same CPU per request
+    here (bench/README.md).
+    """
+    return asyncio.new_event_loop()
+
+
 def run(settings: Settings) -> None:
     prepare(settings)
     announce(settings)
-    # uvloop: a faster event loop (libuv), measured in bench/README.md.
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
         runner.run(serve(settings))

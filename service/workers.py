@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp import worker as aiohttp_worker
-from aiohttp.worker import GunicornUVLoopWebWorker
+from aiohttp.worker import GunicornWebWorker
 from gunicorn.app.base import BaseApplication
 
 from service.app import create_app
@@ -39,8 +39,9 @@ GRACE_MARGIN = 5.0
 BALANCED_LISTENERS = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
-class ServiceWorker(GunicornUVLoopWebWorker):
-    """aiohttp's uvloop worker, with gunicorn's listen backlog."""
+class ServiceWorker(GunicornWebWorker):
+    """aiohttp's worker, on asyncio's own event loop as a single process runs (see
+    server.new_event_loop), with gunicorn's listen backlog."""
 
     def init_process(self) -> None:
         # aiohttp's worker starts its sites with aiohttp's default backlog of 128, which

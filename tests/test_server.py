@@ -4,6 +4,7 @@ metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -11,13 +12,18 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from aiohttp import web
+from gunicorn.workers import base
 
+from service import server
 from service.metrics import FLUSH_SECONDS
-from service.workers import BALANCED_LISTENERS
+from service.workers import BALANCED_LISTENERS, ServiceWorker
 from tests.conftest import run_cli, running_service
 
 BODY = json.dumps({"uid": 7, "channelName": "burst", "role": 1}).encode()
@@ -174,6 +180,59 @@ def test_readyz_turns_503_while_draining() -> None:
         _finish(sock)
         assert process.wait(timeout=30) == 0
     assert answer.startswith(b"HTTP/1.1 503"), answer
+
+
+def _a_workers_loop(monkeypatch: pytest.MonkeyPatch) -> asyncio.AbstractEventLoop:
+    """The event loop a gunicorn worker of this service creates for itself."""
+    monkeypatch.setattr(base.Worker, "init_process", lambda self: None)  # no serving
+    monkeypatch.setattr(web, "SockSite", web.SockSite)  # the worker replaces it
+    worker = ServiceWorker.__new__(ServiceWorker)
+    worker.cfg = SimpleNamespace(backlog=server.LISTEN_BACKLOG)
+    worker.init_process()
+    asyncio.set_event_loop(None)
+    return worker.loop
+
+
+def _run_one_turn(loop: asyncio.AbstractEventLoop) -> None:
+    # stop() before run_forever(): the loop polls once, runs what is ready, and returns.
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+
+
+@pytest.mark.parametrize("mode", ["one process", "a gunicorn worker"])
+def test_a_burst_of_new_connections_is_accepted_in_one_turn_of_the_event_loop(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # uvloop's libuv accepts one connection per turn; under load a turn lasts as long as
+    # answering every ready connection, and new clients waited up to 1.4 s.
+    make_loop: Callable[[], asyncio.AbstractEventLoop] = (
+        server.new_event_loop if mode == "one process" else lambda: _a_workers_loop(monkeypatch)
+    )
+    loop = make_loop()
+    connected: list[asyncio.BaseTransport] = []
+
+    class Counted(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            connected.append(transport)
+
+    listener = loop.run_until_complete(
+        loop.create_server(Counted, "127.0.0.1", 0, backlog=server.LISTEN_BACKLOG)
+    )
+    port = listener.sockets[0].getsockname()[1]
+    # Handshakes complete in the kernel; all 32 wait in the listen queue.
+    clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(32)]
+    try:
+        for _ in range(3):  # accept, then set up each transport, then connection_made
+            _run_one_turn(loop)
+        assert len(connected) == 32
+    finally:
+        for client in clients:
+            client.close()
+        for transport in connected:
+            transport.close()
+        listener.close()
+        loop.run_until_complete(listener.wait_closed())
+        loop.close()
 
 
 def test_bad_worker_count_is_one_line() -> None:
