@@ -136,9 +136,9 @@ def running_service(workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]
             try:
                 time.sleep(3)
                 base = f"http://127.0.0.1:{port}"
-                # Warm-up, not reported: the first burst of 256 connections to a fresh
-                # service had a few requests wait up to a second (max 0.4-1.0 s; p99 up
-                # to 399 ms) in four runs out of five, and no later 256-connection run did.
+                # Warm-up, not reported, so no measured run pays for first-time work
+                # (imports, caches). Under uvloop, every fresh burst of 256 connections
+                # had requests wait up to a second; see server.new_event_loop.
                 wrk(f"{base}/fetch_rtc_token", "fetch_rtc_token.lua", 256, 5)
                 yield base, service
             finally:
