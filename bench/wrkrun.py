@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from service.loadtest import read_cpu_ticks, steal_percent
+
 HERE = Path(__file__).parent
 # wrk ends a run by closing connections with requests still in flight; until the server
 # has closed its side, a new connection that reuses one of those port pairs gets no
@@ -63,37 +65,15 @@ def parse_wrk(output: str) -> dict[str, str]:
     return result
 
 
-def cpu_ticks(stat: str) -> tuple[int, int]:
-    """All CPU time and the part stolen by the hypervisor, in ticks, from /proc/stat's
-    first line (user nice system idle iowait irq softirq steal ...)."""
-    fields = [int(value) for value in stat.split("\n", 1)[0].split()[1:]]
-    # guest and guest_nice (fields 9 and 10) are already counted in user and nice.
-    return sum(fields[:8]), fields[7] if len(fields) > 7 else 0
-
-
-def steal_percent(before: tuple[int, int], after: tuple[int, int]) -> float:
-    """The share of CPU time this VM's vCPUs waited for the host between two readings:
-    the measure of a noisy neighbour."""
-    total, stolen = after[0] - before[0], after[1] - before[1]
-    return 100.0 * stolen / total if total > 0 else 0.0
-
-
-def _read_ticks() -> tuple[int, int]:
-    try:
-        return cpu_ticks(Path("/proc/stat").read_text())
-    except OSError:
-        return (0, 0)
-
-
 def wrk(url: str, script: str | None, connections: int, seconds: int) -> dict[str, str]:
     """One `wrk -t1` run; `script` names a Lua file in bench/wrk (a POST body). Also
     reports the CPU steal during the run."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if script:
         command += ["-s", str(HERE / "wrk" / script)]
-    before = _read_ticks()
+    before = read_cpu_ticks() or (0, 0)
     done = subprocess.run([*command, require_loopback(url)], capture_output=True, text=True)
-    after = _read_ticks()
+    after = read_cpu_ticks() or (0, 0)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed on {url}: {done.stderr.strip()}")
     result = parse_wrk(done.stdout)

@@ -23,6 +23,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
@@ -53,6 +54,29 @@ class LoadConfig:
     allow_remote: bool = False
 
 
+def cpu_ticks(stat: str) -> tuple[int, int]:
+    """All CPU time and the part stolen by the hypervisor, in ticks, from /proc/stat's
+    first line (user nice system idle iowait irq softirq steal ...)."""
+    fields = [int(value) for value in stat.split("\n", 1)[0].split()[1:]]
+    # guest and guest_nice (fields 9 and 10) are already counted in user and nice.
+    return sum(fields[:8]), fields[7] if len(fields) > 7 else 0
+
+
+def steal_percent(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of CPU time this VM's vCPUs waited for the host between two readings:
+    the measure of a noisy neighbour."""
+    total, stolen = after[0] - before[0], after[1] - before[1]
+    return 100.0 * stolen / total if total > 0 else 0.0
+
+
+def read_cpu_ticks() -> tuple[int, int] | None:
+    """This machine's CPU ticks now; None where there is no /proc/stat (not Linux)."""
+    try:
+        return cpu_ticks(Path("/proc/stat").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def _percentile(ordered: list[float], share: float) -> float:
     """The value at `share` of already sorted values; 0 when there are none."""
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
@@ -66,6 +90,10 @@ class Report:
     late_renewals: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
+    # CPU time the hypervisor took from this machine: over the run, and per second. A
+    # noisy neighbour shows in p99; this says when the machine, not the service, was slow.
+    steal_overall: float | None = None
+    steal_by_second: list[float] = field(default_factory=list)
 
     def percentile(self, share: float) -> float:
         return _percentile(sorted(self.latencies), share)
@@ -83,6 +111,12 @@ class Report:
             | {"max": round(max(self.latencies, default=0.0) * 1000, 2)},
             "errors": dict(self.errors),
             "late_renewals": self.late_renewals,
+            "cpu_steal_percent": None
+            if self.steal_overall is None
+            else {
+                "overall": round(self.steal_overall, 1),
+                "worst_second": round(max(self.steal_by_second, default=0.0), 1),
+            },
         }
 
 
@@ -254,15 +288,31 @@ async def run_loadtest(config: LoadConfig, progress: TextIO | None = None) -> Re
         collecting = gc.isenabled()
         gc.disable()
         reporter = asyncio.create_task(_progress(fleet, progress)) if progress else None
+        first = read_cpu_ticks()
+        steal_watch = asyncio.create_task(_watch_steal(fleet.report, first))
         try:
             await asyncio.gather(*tasks)
         finally:
             if collecting:
                 gc.enable()
+            steal_watch.cancel()
         if reporter is not None:
             reporter.cancel()
+        last = read_cpu_ticks()
+        if first is not None and last is not None:
+            fleet.report.steal_overall = steal_percent(first, last)
         fleet.report.duration = time.monotonic() - fleet.started
         return fleet.report
+
+
+async def _watch_steal(report: Report, previous: tuple[int, int] | None) -> None:
+    while previous is not None:
+        await asyncio.sleep(1.0)
+        now = read_cpu_ticks()
+        if now is None:
+            return
+        report.steal_by_second.append(steal_percent(previous, now))
+        previous = now
 
 
 async def _progress(fleet: _Fleet, out: TextIO) -> None:
@@ -297,6 +347,14 @@ def summary_table(summary: dict[str, Any]) -> str:
         ("errors", ", ".join(f"{k}: {v}" for k, v in summary["errors"].items()) or "none"),
         ("late renewals", str(summary["late_renewals"])),
     ]
+    steal = summary["cpu_steal_percent"]
+    if steal is not None:
+        rows.append(
+            (
+                "CPU steal (host)",
+                f"{steal['overall']} % overall, {steal['worst_second']} % in the worst second",
+            )
+        )
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 

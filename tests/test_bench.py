@@ -147,14 +147,3 @@ def test_the_comparison_table_names_each_server_and_the_ratio() -> None:
     assert "videosdk-live/videosdk-rtc-api-server-examples nodejs" in rows[2]
     assert rows[3].startswith("| videosdk | this service | GET /get-token | 256 | 6,000 | 6,000 |")
     assert rows[3].endswith("| 10 ms | 2.00 | 2.00 | none | ? |")
-
-
-def test_cpu_steal_is_read_from_the_first_line_of_proc_stat() -> None:
-    stat = "cpu  100 5 50 800 10 0 20 15 7 0\ncpu0 50 2 25 400 5 0 10 8 3 0\n"
-    # guest time (7) is already part of user time and is not counted twice.
-    assert wrkrun.cpu_ticks(stat) == (1000, 15)
-
-
-def test_cpu_steal_is_the_stolen_share_of_all_cpu_time_between_two_readings() -> None:
-    assert wrkrun.steal_percent((1000, 15), (3000, 115)) == pytest.approx(5.0)
-    assert wrkrun.steal_percent((1000, 15), (1000, 15)) == 0.0

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from service.loadtest import LoadConfig, LoadTestRefused, check_target, run_loadtest
+from service.loadtest import (
+    LoadConfig,
+    LoadTestRefused,
+    Report,
+    check_target,
+    cpu_ticks,
+    run_loadtest,
+    steal_percent,
+    summary_table,
+)
 from tests.conftest import MakeClient, run_cli, running_service
 
 
@@ -173,3 +183,40 @@ def test_the_command_line_refuses_a_remote_target_in_one_line() -> None:
     done = run_cli("loadtest", "--url", "http://192.0.2.10:6080")
     assert done.returncode == 2
     assert "not a loopback address" in done.stderr
+
+
+def test_cpu_steal_is_read_from_the_first_line_of_proc_stat() -> None:
+    stat = "cpu  100 5 50 800 10 0 20 15 7 0\ncpu0 50 2 25 400 5 0 10 8 3 0\n"
+    # guest time (7) is already part of user time and is not counted twice.
+    assert cpu_ticks(stat) == (1000, 15)
+
+
+def test_cpu_steal_is_the_stolen_share_of_all_cpu_time_between_two_readings() -> None:
+    assert steal_percent((1000, 15), (3000, 115)) == pytest.approx(5.0)
+    assert steal_percent((1000, 15), (1000, 15)) == 0.0
+
+
+def test_the_summary_gives_the_cpu_steal_overall_and_in_the_worst_second() -> None:
+    report = Report(duration=3.0, steal_overall=4.04, steal_by_second=[0.5, 27.64, 3.0])
+    summary = report.summary()
+    assert summary["cpu_steal_percent"] == {"overall": 4.0, "worst_second": 27.6}
+    name, value = summary_table(summary).splitlines()[-1].split("  ", 1)
+    assert (name, value.strip()) == (
+        "CPU steal (host)",
+        "4.0 % overall, 27.6 % in the worst second",
+    )
+
+
+def test_without_proc_stat_the_summary_says_nothing_about_steal() -> None:
+    summary = Report(duration=1.0).summary()
+    assert summary["cpu_steal_percent"] is None
+    assert "steal" not in summary_table(summary)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/stat is Linux's")
+async def test_a_run_measures_the_cpu_steal_once_a_second(make_client: MakeClient) -> None:
+    url = await _served(make_client)
+    config = LoadConfig(url=url, clients=5, duration=2.5, compression=40.0, connections=4)
+    report = await run_loadtest(config)
+    assert report.steal_overall is not None and 0.0 <= report.steal_overall <= 100.0
+    assert len(report.steal_by_second) >= 2
