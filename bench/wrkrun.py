@@ -117,8 +117,9 @@ def running_service(workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]
                 time.sleep(3)
                 base = f"http://127.0.0.1:{port}"
                 # Warm-up, not reported, so no measured run pays for first-time work
-                # (imports, caches). Under uvloop, every fresh burst of 256 connections
-                # had requests wait up to a second; see server.new_event_loop.
+                # (imports, caches). Before the service accepted connections itself,
+                # every fresh burst of 256 had requests wait up to a second; see
+                # server.AcceptingListener.
                 wrk(f"{base}/fetch_rtc_token", "fetch_rtc_token.lua", 256, 5)
                 yield base, service
             finally:

@@ -361,7 +361,7 @@ def summary_table(summary: dict[str, Any]) -> str:
 
 def main(config: LoadConfig, *, as_json: bool) -> int:
     try:
-        # uvloop: the tester's own overhead is counted as latency, and it only opens
+        # uvloop: the tester's own overhead is counted as latency. It only opens
         # connections, so libuv's one accept per turn of the loop does not concern it.
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             report = runner.run(run_loadtest(config, None if as_json else sys.stderr))

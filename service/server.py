@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import gc
 import os
 import signal
+import socket
 import sys
 import warnings
+from collections.abc import Callable
 
 import jwt
+import uvloop
 from aiohttp import web
 
 from service.app import create_app
@@ -58,6 +62,129 @@ class DrainingRunner(web.AppRunner):
 
 # Connections the kernel holds for accept(), as gunicorn's default.
 LISTEN_BACKLOG = 2048
+# Seconds to stop accepting after accept() fails for want of descriptors or memory, as
+# asyncio's own server does, rather than spin on a socket that stays readable.
+ACCEPT_PAUSE = 1.0
+
+
+class AcceptingListener(asyncio.AbstractServer):
+    """A listening socket whose waiting connections are all accepted each time it turns
+    readable (up to the backlog), each handed to the event loop as an accepted socket.
+
+    uvloop's own server accepts one connection per turn of the loop (see new_event_loop):
+    a burst of new clients to a busy worker waited up to 1.4 s for a first answer.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        protocol_factory: Callable[[], asyncio.BaseProtocol],
+        backlog: int,
+    ) -> None:
+        self._loop, self._sock, self._factory, self._backlog = loop, sock, protocol_factory, backlog
+        self._fd = sock.fileno()
+        self._serving = True
+        self._starting: set[asyncio.Task[object]] = set()
+        sock.setblocking(False)
+        sock.listen(backlog)
+        loop.add_reader(self._fd, self._accept_waiting)
+
+    def _accept_waiting(self) -> None:
+        for _ in range(self._backlog):
+            try:
+                connection, _ = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue  # the client gave up while it waited
+            except OSError as error:
+                log.warning("accept failed; pausing", error=str(error), pause=ACCEPT_PAUSE)
+                self._loop.remove_reader(self._fd)
+                self._loop.call_later(ACCEPT_PAUSE, self._resume)
+                return
+            task = self._loop.create_task(
+                self._loop.connect_accepted_socket(self._factory, connection)
+            )
+            self._starting.add(task)
+            task.add_done_callback(self._started)
+
+    def _started(self, task: asyncio.Task[object]) -> None:
+        self._starting.discard(task)
+        if not task.cancelled():
+            # Retrieved so asyncio does not report it: a client that reset its connection
+            # before its transport existed has nothing to be answered.
+            task.exception()
+
+    def _resume(self) -> None:
+        if self._serving:
+            self._loop.add_reader(self._fd, self._accept_waiting)
+
+    def close(self) -> None:
+        """Stop accepting and close the listening socket; accepted connections stay."""
+        if self._serving:
+            self._serving = False
+            self._loop.remove_reader(self._fd)
+            self._sock.close()
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def is_serving(self) -> bool:
+        return self._serving
+
+    async def start_serving(self) -> None:
+        return
+
+    async def serve_forever(self) -> None:
+        raise NotImplementedError("the application runner serves; this only accepts")
+
+    async def wait_closed(self) -> None:
+        return
+
+
+class AcceptingSite(web.SockSite):
+    """aiohttp's site on a bound socket, served through an AcceptingListener."""
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        server = self._runner.server
+        assert server is not None  # the runner is set up before its sites start
+        loop = asyncio.get_running_loop()
+        self._server = AcceptingListener(loop, self._sock, server, self._backlog)
+
+
+def listening_sockets(host: str, port: int) -> list[socket.socket]:
+    """Bound sockets for every address `host` names (both for "localhost"), as asyncio's
+    create_server binds them: address reuse on, IPv6 sockets IPv6-only, and an address
+    family the machine has disabled skipped."""
+    sockets: list[socket.socket] = []
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as error:
+                sock.close()
+                if error.errno == errno.EADDRNOTAVAIL:
+                    continue
+                raise OSError(
+                    error.errno, f"cannot listen on {address[0]} port {port}: {error.strerror}"
+                ) from None
+            sockets.append(sock)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    if not sockets:
+        raise OSError(errno.EADDRNOTAVAIL, f"no address of {host!r} can be listened on")
+    return sockets
+
+
 # glibc's mallopt parameter, and the threshold we set (glibc's default is 128 KiB).
 _M_TRIM_THRESHOLD = -1
 TRIM_THRESHOLD_BYTES = 4 * 1024 * 1024
@@ -130,7 +257,8 @@ async def serve(settings: Settings) -> None:
     await runner.setup()
     try:
         # aiohttp's default backlog (128) overflowed under a burst of new connections.
-        await web.TCPSite(runner, settings.host, settings.port, backlog=LISTEN_BACKLOG).start()
+        for sock in listening_sockets(settings.host, settings.port):
+            await AcceptingSite(runner, sock, backlog=LISTEN_BACKLOG).start()
         log.info("listening", url=f"http://{settings.host}:{settings.port}")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -143,17 +271,16 @@ async def serve(settings: Settings) -> None:
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
-    """asyncio's own event loop, in one process and in each gunicorn worker.
+    """uvloop, in one process and in each gunicorn worker; its sites accept through an
+    AcceptingListener.
 
-    Not uvloop: the libuv inside uvloop 0.23 accepts one new connection per turn of the
-    loop, and under load a turn takes as long as answering every ready connection. A
-    burst of 128 new connections to a busy worker waited up to 1.4 s for their first
-    answer, one connection accepted every 10-20 ms. asyncio accepts every waiting
-    connection at once (up to the listen backlog). It spends about 6 % more instructions
-    on a keep-alive request, and answers about 12 % more requests/s when every request
-    comes on a new connection, as from many mobile clients (bench/README.md).
+    The libuv inside uvloop 0.23 accepts one new connection per turn of the loop, and
+    under load a turn takes as long as answering every ready connection: a burst of 128
+    new connections to a busy worker waited up to 1.4 s for a first answer. asyncio's own
+    loop accepts them all at once but spends about 6 % more instructions per request; with
+    accepting done here, uvloop does both (bench/README.md).
     """
-    return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def run(settings: Settings) -> None:

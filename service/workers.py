@@ -22,14 +22,13 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
 from aiohttp import worker as aiohttp_worker
-from aiohttp.worker import GunicornWebWorker
+from aiohttp.worker import GunicornUVLoopWebWorker
 from gunicorn.app.base import BaseApplication
 
 from service.app import create_app
 from service.config import Settings
-from service.server import LISTEN_BACKLOG, DrainingRunner, prepare
+from service.server import LISTEN_BACKLOG, AcceptingSite, DrainingRunner, prepare
 
 # Seconds gunicorn's master gives a worker beyond SHUTDOWN_TIMEOUT before killing it.
 GRACE_MARGIN = 5.0
@@ -39,16 +38,17 @@ GRACE_MARGIN = 5.0
 BALANCED_LISTENERS = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
-class ServiceWorker(GunicornWebWorker):
-    """aiohttp's worker, on asyncio's own event loop as a single process runs (see
-    server.new_event_loop), with gunicorn's listen backlog."""
+class ServiceWorker(GunicornUVLoopWebWorker):
+    """aiohttp's uvloop worker, serving gunicorn's sockets through AcceptingSite (every
+    waiting connection accepted at once; see server.new_event_loop) with gunicorn's
+    listen backlog."""
 
     def init_process(self) -> None:
         # aiohttp's worker starts its sites with aiohttp's default backlog of 128, which
         # overrides the socket's: a burst of 256 new connections overflowed it, and the
         # dropped ones were retried a second later (p99 1.2 s). This process only.
         aiohttp_worker.web.SockSite = functools.partial(  # type: ignore[attr-defined]
-            web.SockSite, backlog=self.cfg.backlog
+            AcceptingSite, backlog=self.cfg.backlog
         )
         super().init_process()
 

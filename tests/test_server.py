@@ -12,7 +12,6 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
@@ -182,15 +181,19 @@ def test_readyz_turns_503_while_draining() -> None:
     assert answer.startswith(b"HTTP/1.1 503"), answer
 
 
-def _a_workers_loop(monkeypatch: pytest.MonkeyPatch) -> asyncio.AbstractEventLoop:
-    """The event loop a gunicorn worker of this service creates for itself."""
+def _a_worker(monkeypatch: pytest.MonkeyPatch) -> tuple[asyncio.AbstractEventLoop, Any]:
+    """The event loop a gunicorn worker of this service creates for itself, and the site
+    class it serves gunicorn's sockets with."""
     monkeypatch.setattr(base.Worker, "init_process", lambda self: None)  # no serving
     monkeypatch.setattr(web, "SockSite", web.SockSite)  # the worker replaces it
     worker = ServiceWorker.__new__(ServiceWorker)
     worker.cfg = SimpleNamespace(backlog=server.LISTEN_BACKLOG)
-    worker.init_process()
-    asyncio.set_event_loop(None)
-    return worker.loop
+    try:
+        worker.init_process()
+    finally:
+        asyncio.set_event_loop(None)
+        asyncio.set_event_loop_policy(None)  # the worker installs uvloop's, process-wide
+    return worker.loop, web.SockSite
 
 
 def _run_one_turn(loop: asyncio.AbstractEventLoop) -> None:
@@ -203,36 +206,59 @@ def _run_one_turn(loop: asyncio.AbstractEventLoop) -> None:
 def test_a_burst_of_new_connections_is_accepted_in_one_turn_of_the_event_loop(
     mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # uvloop's libuv accepts one connection per turn; under load a turn lasts as long as
-    # answering every ready connection, and new clients waited up to 1.4 s.
-    make_loop: Callable[[], asyncio.AbstractEventLoop] = (
-        server.new_event_loop if mode == "one process" else lambda: _a_workers_loop(monkeypatch)
-    )
-    loop = make_loop()
-    connected: list[asyncio.BaseTransport] = []
-
-    class Counted(asyncio.Protocol):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            connected.append(transport)
-
-    listener = loop.run_until_complete(
-        loop.create_server(Counted, "127.0.0.1", 0, backlog=server.LISTEN_BACKLOG)
-    )
-    port = listener.sockets[0].getsockname()[1]
-    # Handshakes complete in the kernel; all 32 wait in the listen queue.
-    clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(32)]
+    # uvloop's own server accepts one connection per turn; under load a turn lasts as long
+    # as answering every ready connection, and new clients waited up to 1.4 s.
+    if mode == "one process":
+        loop, site = server.new_event_loop(), server.AcceptingSite
+    else:
+        loop, site = _a_worker(monkeypatch)
+    runner = web.AppRunner(web.Application())
+    listening = socket.create_server(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    clients: list[socket.socket] = []
     try:
-        for _ in range(3):  # accept, then set up each transport, then connection_made
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(site(runner, listening, backlog=server.LISTEN_BACKLOG).start())
+        # Handshakes complete in the kernel; all 32 wait in the listen queue.
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(32)]
+        for _ in range(3):  # accept all, set up each transport, connection_made
             _run_one_turn(loop)
-        assert len(connected) == 32
+        assert runner.server is not None
+        assert len(runner.server.connections) == 32
     finally:
         for client in clients:
             client.close()
-        for transport in connected:
-            transport.close()
-        listener.close()
-        loop.run_until_complete(listener.wait_closed())
+        loop.run_until_complete(runner.cleanup())
         loop.close()
+
+
+def test_the_listener_stops_accepting_once_closed() -> None:
+    loop = server.new_event_loop()
+    runner = web.AppRunner(web.Application())
+    listening = socket.create_server(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    try:
+        loop.run_until_complete(runner.setup())
+        site = server.AcceptingSite(runner, listening)
+        loop.run_until_complete(site.start())
+        loop.run_until_complete(site.stop())
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    finally:
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+
+def test_the_service_listens_on_every_address_of_its_host_name() -> None:
+    sockets = server.listening_sockets("localhost", 0)
+    try:
+        families = {sock.family for sock in sockets}
+        named = {info[0] for info in socket.getaddrinfo("localhost", 0, type=socket.SOCK_STREAM)}
+        # An address family the machine has disabled is skipped, as asyncio skips it.
+        assert socket.AF_INET in families and families <= named
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def test_bad_worker_count_is_one_line() -> None:
@@ -242,3 +268,12 @@ def test_bad_worker_count_is_one_line() -> None:
 
 
 _ = urllib.error  # urlopen raises HTTPError for non-2xx answers, failing the test
+
+
+def test_a_port_in_use_is_one_clear_error() -> None:
+    taken = socket.create_server(("127.0.0.1", 0))
+    try:
+        with pytest.raises(OSError, match=r"cannot listen on 127\.0\.0\.1 port"):
+            server.listening_sockets("127.0.0.1", taken.getsockname()[1])
+    finally:
+        taken.close()
