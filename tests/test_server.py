@@ -5,6 +5,7 @@ metrics."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import signal
@@ -246,6 +247,34 @@ def test_the_listener_stops_accepting_once_closed() -> None:
             socket.create_connection(("127.0.0.1", port), timeout=5).close()
     finally:
         loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+
+def test_accept_failing_for_want_of_descriptors_pauses_rather_than_spins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(server, "ACCEPT_PAUSE", 0.05)
+    attempts: list[int] = []
+
+    class OutOfDescriptors(socket.socket):
+        def accept(self) -> tuple[socket.socket, Any]:
+            attempts.append(1)
+            raise OSError(errno.EMFILE, "Too many open files")
+
+    loop = server.new_event_loop()
+    listening = OutOfDescriptors(socket.AF_INET, socket.SOCK_STREAM)
+    listening.bind(("127.0.0.1", 0))
+    listener = server.AcceptingListener(loop, listening, asyncio.Protocol, backlog=8)
+    client = socket.create_connection(listening.getsockname(), timeout=5)
+    try:
+        for _ in range(5):  # the socket stays readable: without the pause, five attempts
+            _run_one_turn(loop)
+        assert len(attempts) == 1
+        loop.run_until_complete(asyncio.sleep(0.3))  # after the pause it tries again
+        assert len(attempts) >= 2
+    finally:
+        client.close()
+        listener.close()
         loop.close()
 
 
