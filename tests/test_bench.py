@@ -9,6 +9,7 @@ from pathlib import Path
 
 import compare
 import pytest
+import routes
 import wrkrun
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,3 +148,34 @@ def test_the_comparison_table_names_each_server_and_the_ratio() -> None:
     assert "videosdk-live/videosdk-rtc-api-server-examples nodejs" in rows[2]
     assert rows[3].startswith("| videosdk | this service | GET /get-token | 256 | 6,000 | 6,000 |")
     assert rows[3].endswith("| 10 ms | 2.00 | 2.00 | none | ? |")
+
+
+def _wrk_result(rps: str, p99: str, *, non2xx: str = "0", socket: str = "none") -> dict[str, str]:
+    return {
+        "rps": rps,
+        "p50": "5.00ms",
+        "p99": p99,
+        "max": p99,
+        "non2xx": non2xx,
+        "socket": socket,
+        "steal": "0.1%",
+    }
+
+
+def test_a_routes_row_gives_the_median_of_its_rounds_and_every_round_in_order() -> None:
+    runs = [_wrk_result("9000", "50.00ms"), _wrk_result("7000", "70.00ms")]
+    runs.append(_wrk_result("8000", "812.00us"))
+    row = routes.table({("POST /fetch_rtc_token", 256): runs}).splitlines()[2]
+    assert row == (
+        "| POST /fetch_rtc_token | 256 | 8,000 | 9,000 / 7,000 / 8,000 | 5.00 ms | 50.0 ms "
+        "| 50.0 / 70.0 / 0.8 ms | 70.0 ms | 0 | none | 0.1% / 0.1% / 0.1% |"
+    )
+
+
+def test_a_routes_row_counts_every_failure_of_every_round() -> None:
+    runs = [
+        _wrk_result("9000", "50.00ms", non2xx="2"),
+        _wrk_result("9000", "50.00ms", non2xx="3", socket="connect 0, read 1, write 0, timeout 0"),
+    ]
+    row = routes.table({("GET /get-token", 64): runs}).splitlines()[2]
+    assert "| 5 | connect 0, read 1, write 0, timeout 0 |" in row
