@@ -11,16 +11,19 @@ import time
 from collections.abc import Sequence
 
 from service import __version__
-from service.agora.inspect import describe_token
-from service.agora.issue import (
+from service.access.callers import ANONYMOUS
+from service.access.policy import AgoraPolicy
+from service.agora.admission import (
     ROLES_BY_NAME,
     ChatTokenRequest,
     RtcTokenRequest,
     RtmTokenRequest,
-    issue_chat_token,
-    issue_rtc_token,
-    issue_rtm_token,
+    admit_chat,
+    admit_rtc,
+    admit_rtm,
 )
+from service.agora.inspect import describe_token
+from service.agora.issue import issue_chat_token, issue_rtc_token, issue_rtm_token
 from service.agora.wire import TokenFormatError
 from service.config import ConfigError, Settings, load_settings
 from service.errors import ApiError
@@ -140,32 +143,27 @@ def _mint(args: argparse.Namespace) -> int:
     from service.app import random_salt  # imported late: it loads the whole application
 
     stamp = {"issue_ts": int(time.time()), "salt": random_salt()}
+    # The operator at the command line is not a caller: configuration alone governs.
+    operator, open_policy = ANONYMOUS, AgoraPolicy()
     if args.kind == "rtc":
-        answer = issue_rtc_token(
-            agora,
-            RtcTokenRequest(
-                channel=args.channel,
-                uid=args.uid,
-                user_account=args.account,
-                role=ROLES_BY_NAME[args.role],
-                expire=args.expire,
-                privilege_expire=args.privilege_expire,
-                with_rtm=args.with_rtm,
-            ),
-            **stamp,
+        rtc = RtcTokenRequest(
+            channel=args.channel,
+            uid=args.uid,
+            user_account=args.account,
+            role=ROLES_BY_NAME[args.role],
+            expire=args.expire,
+            privilege_expire=args.privilege_expire,
+            with_rtm=args.with_rtm,
         )
+        answer = issue_rtc_token(agora, admit_rtc(agora, operator, open_policy, rtc), **stamp)
     elif args.kind == "rtm":
-        answer = issue_rtm_token(
-            agora, RtmTokenRequest(user_id=args.user_id, expire=args.expire), **stamp
-        )
+        rtm = RtmTokenRequest(user_id=args.user_id, expire=args.expire)
+        answer = issue_rtm_token(agora, admit_rtm(agora, operator, open_policy, rtm), **stamp)
     else:
-        answer = issue_chat_token(
-            agora,
-            ChatTokenRequest(
-                kind="app" if args.app else "user", user_id=args.user_id, expire=args.expire
-            ),
-            **stamp,
+        chat = ChatTokenRequest(
+            kind="app" if args.app else "user", user_id=args.user_id, expire=args.expire
         )
+        answer = issue_chat_token(agora, admit_chat(agora, operator, open_policy, chat), **stamp)
     print(json.dumps(answer, indent=2) if args.json else answer["token"])
     return 0
 

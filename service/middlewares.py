@@ -22,11 +22,12 @@ from aiohttp.typedefs import Handler
 
 from service.access.callers import Caller
 from service.access.gate import CALLER
+from service.access.ratelimit import address_key
 from service.context import GATE, LIFECYCLE, SETTINGS
 from service.errors import ApiError
 from service.logs import CURRENT_REQUEST_ID, get_logger, log_request
 from service.metrics import WEBHOOK_REJECTIONS, request_answered
-from service.proxy import client_address, forwarded_chain
+from service.proxy import client_address, forwarded_chain, is_trusted
 from service.responses import json_response
 from service.signatures import WebhookRejected
 from service.validation import read_body
@@ -159,15 +160,38 @@ def _route_name(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
+class _OnceWarning:
+    """A warning logged once per process: loud enough to be seen, never a flood."""
+
+    def __init__(self) -> None:
+        self.given = False
+
+    def __call__(self, message: str, **fields: Any) -> None:
+        if not self.given:
+            self.given = True
+            log.warning(message, **fields)
+
+
+warn_untrusted_forwarding = _OnceWarning()
+
+
 def _client_address(request: web.Request) -> str | None:
     """The real client behind trusted proxies; everyone else's forwarding headers are
-    ignored."""
+    ignored, with one warning: behind a proxy that is not trusted, every client shares the
+    proxy's address and its rate limit."""
     trusted = request.app[SETTINGS].trusted_proxies
-    if not trusted:
+    headers = request.headers
+    if "X-Forwarded-For" not in headers and "Forwarded" not in headers:
         return request.remote
-    chain = forwarded_chain(
-        request.headers.getall("X-Forwarded-For", []), request.headers.getall("Forwarded", [])
-    )
+    if not is_trusted(request.remote, trusted):
+        warn_untrusted_forwarding(
+            "SECURITY: requests carry X-Forwarded-For/Forwarded from a peer not in "
+            "TRUSTED_PROXIES; they are ignored, so every client behind that proxy shares "
+            "its address and rate limit. Set TRUSTED_PROXIES to your proxies' addresses",
+            peer=request.remote,
+        )
+        return request.remote
+    chain = forwarded_chain(headers.getall("X-Forwarded-For", []), headers.getall("Forwarded", []))
     return client_address(request.remote, chain, trusted)
 
 
@@ -250,15 +274,23 @@ async def _verified_body(request: web.Request, scheme_name: str) -> Any:
 
 
 async def _admit_caller(request: web.Request) -> Caller:
+    """Authenticate, then charge the right bucket. A failed authentication is charged to
+    its address's failure bucket, so a flood of bad credentials from a shared address never
+    costs a signed-in caller anything."""
     gate = request.app[GATE]
     limits = gate.settings
-    # Per address first, so guessing keys or tokens is throttled too.
-    if limits.address_limit is not None:
-        address = request.get(CLIENT_ADDRESS) or "unknown"
-        await gate.limit(f"address:{address}", limits.address_limit)
-    caller = await gate.authenticate(request)
+    address = address_key(request.get(CLIENT_ADDRESS))
+    try:
+        caller = await gate.authenticate(request)
+    except ApiError as refused:
+        if refused.status == 401:
+            await gate.limit(f"failed:{address}", limits.address_limit)
+        raise
     if caller.kind == "jwt":
         await gate.limit(f"caller:{caller.subject}", limits.caller_limit)
     elif caller.kind == "api-key":
         await gate.limit(f"caller:{caller.subject}", limits.api_key_limit)
+        await gate.limit(f"key-address:{address}", limits.address_limit)
+    else:
+        await gate.limit(f"address:{address}", limits.address_limit)
     return caller

@@ -34,7 +34,10 @@ def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
         return None
 
 
-def _trusted(value: str, networks: Sequence[Network]) -> bool:
+def is_trusted(value: str | None, networks: Sequence[Network]) -> bool:
+    """Whether an address is one of the trusted proxies."""
+    if value is None or not networks:
+        return False
     address = _address(value)
     return address is not None and any(address in network for network in networks)
 
@@ -49,11 +52,11 @@ def forwarded_chain(x_forwarded_for: Sequence[str], forwarded: Sequence[str]) ->
 def client_address(
     peer: str | None, chain: Sequence[str], trusted: Sequence[Network]
 ) -> str | None:
-    if peer is None or not chain or not _trusted(peer, trusted):
+    if peer is None or not chain or not is_trusted(peer, trusted):
         return peer
     for hop in reversed(chain):
         if _address(hop) is None:
             return peer  # a garbled header: believe nothing in it
-        if not _trusted(hop, trusted):
+        if not is_trusted(hop, trusted):
             return hop
     return chain[0]

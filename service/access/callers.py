@@ -16,6 +16,7 @@ from typing import Any
 
 import jwt
 
+from service.access.identity import IdentityError, login_identity
 from service.signatures import WebhookRejected
 
 ASYMMETRIC = ("RS256", "ES256")
@@ -154,11 +155,14 @@ async def authenticate_jwt(
         raise Unauthenticated("the login token is for another audience") from None
     except jwt.PyJWTError:
         raise Unauthenticated("the login token does not verify") from None
-    identity = claims.get(rules.identity_claim)
-    if not isinstance(identity, (str, int)) or isinstance(identity, bool) or str(identity) == "":
+    if rules.identity_claim not in claims:
         raise Unauthenticated(f"the login token has no {rules.identity_claim} claim")
+    try:
+        identity = login_identity(claims[rules.identity_claim])
+    except IdentityError as error:
+        raise Unauthenticated(f"the login token's {rules.identity_claim} claim {error}") from None
     subject = "user-" + hashlib.sha256(f"{rules.issuer}\0{identity}".encode()).hexdigest()[:12]
-    return Caller(kind="jwt", subject=subject, identity=str(identity), claims=claims)
+    return Caller(kind="jwt", subject=subject, identity=identity, claims=claims)
 
 
 def jwks_document(raw: bytes) -> Mapping[str, Any]:

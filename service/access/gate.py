@@ -1,13 +1,10 @@
 """The gate in front of every token route: who is calling, how often, and on whose behalf.
 
-Handlers marked @needs_caller get request[CALLER]; the policy and identity helpers here
-turn a refusal into a 403 the client can show.
+Handlers marked @needs_caller get request[CALLER]. What the caller may then hold is each
+platform's admission step (service/<platform>/admission.py).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
 
 from aiohttp import web
 
@@ -19,7 +16,6 @@ from service.access.callers import (
     authenticate_api_key,
     authenticate_jwt,
 )
-from service.access.policy import PolicyDenied
 from service.access.ratelimit import Buckets, Limit, retry_after
 from service.config import AccessSettings
 from service.errors import ApiError
@@ -65,28 +61,3 @@ class Gate:
 def caller_of(request: web.Request) -> Caller:
     caller: Caller = request.get(CALLER, ANONYMOUS)
     return caller
-
-
-def bound_identity(caller: Caller, given: str | None, *, field: str) -> str | None:
-    """In jwt mode the identity is the caller's own: fill it in, or refuse another one."""
-    if caller.identity is None:
-        return given
-    if given is None or given == "":
-        return caller.identity
-    if given != caller.identity:
-        raise ApiError(
-            403,
-            "forbidden",
-            f"{field}: must be your own identity from your login ({caller.identity!r}), "
-            "or left out",
-            field=field,
-        )
-    return given
-
-
-def allowed(check: Callable[..., None], *args: Any, **kwargs: Any) -> None:
-    """Run a policy check; a denial is a 403 naming the field."""
-    try:
-        check(*args, **kwargs)
-    except PolicyDenied as denied:
-        raise ApiError(403, "forbidden", denied.message, field=denied.field) from None

@@ -1,33 +1,55 @@
-"""What a caller may ask for, per platform, from a TOML policy file validated at start-up.
+"""What a caller may hold, per platform, from a TOML policy file validated at start-up.
+
+The policy judges the *effective* grant of a token (what its holder can do once the
+platform has applied its defaults), never only the fields a request named. Each platform's
+admission step (`service/<platform>/admission.py`) applies it. docs/policy.md describes
+every key; in short:
 
     [agora]
     channels = ["team-{org}-*", "lobby"]   # * matches anything; {claim} is the caller's claim
     roles = ["publisher", "subscriber"]
-    max_expire = 3600
+    max_expire = 3600                      # every privilege and service in the token
     rtm = true
     chat = true
+    chat_app = false                       # Chat app (admin) tokens
 
     [livekit]
     rooms = ["team-{org}-*"]
-    grants = ["canPublish", "canSubscribe", "canPublishData"]   # video grants beyond joining
+    grants = ["canPublish", "canSubscribe", "canPublishData"]
+    sources = ["camera", "microphone"]
+    kinds = ["standard"]
     max_ttl = 3600
+    metadata = false
+    attributes = ["app.*"]
+    room_config = ["emptyTimeout", "maxParticipants", "agents"]
+    agents = ["support-bot"]
+    min_participants = 2
+    max_participants = 50
 
     [videosdk]
-    rooms = ["*"]
+    rooms = ["team-{org}-*"]
     permissions = ["allow_join", "ask_join"]
     roles = ["rtc"]
     max_ttl = 3600
+    meetings = true
+    meeting_webhooks = false
 
-A missing platform section, or a missing key, allows what configuration allows. Pure.
+A platform without a section is governed by configuration alone. Inside a section that is
+present, a key left out allows what an ordinary participant gets and nothing more: any room,
+LiveKit's participant grants, Agora RTC/RTM/Chat user tokens, VideoSDK join and ask-to-join
+with the rtc role. Admin-class capabilities (Chat app tokens, LiveKit server grants and
+non-standard kinds, VideoSDK allow_mod and crawler), participant metadata and attributes,
+and LiveKit room configuration must be named to be allowed.
+
+Pure: no I/O.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
@@ -46,78 +68,310 @@ class PolicyDenied(Exception):
         self.message = message
 
 
+def claim_text(value: Any) -> str | None:
+    """A claim's value as it is substituted into a pattern: a non-empty string as it is, an
+    integer in decimal; anything else (booleans, lists, objects, "") has no value."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    text = str(value)
+    return text or None
+
+
 @dataclass(frozen=True)
-class PlatformPolicy:
-    rooms: tuple[str, ...] | None = None  # patterns; None = any
-    roles: tuple[str, ...] | None = None
-    grants: tuple[str, ...] | None = None
-    permissions: tuple[str, ...] | None = None
-    max_ttl: int | None = None
+class _CompiledPattern:
+    source: str
+    regex: re.Pattern[str]
+    claims: tuple[str, ...]  # the claim each capture group stands for, in order
+
+    def attribution(self, room: str) -> dict[str, str] | None:
+        """The claim values that make this pattern match `room` (one set at most, by the
+        pattern rules), {} for a pattern without placeholders, None for no match."""
+        match = self.regex.fullmatch(room)
+        if match is None:
+            return None
+        values: dict[str, str] = {}
+        for name, value in zip(self.claims, match.groups(), strict=True):
+            if values.setdefault(name, value) != value:
+                return None  # "{org}-{org}" with two different values: nobody's room
+        return values
+
+
+def _compile(pattern: str, where: str) -> _CompiledPattern:
+    """A room pattern as a regex, checked against the ownership rule:
+
+    - no `*` before a placeholder, so where a claim value starts is fixed by literal text;
+    - a placeholder is followed by a literal character (its delimiter) or ends the pattern,
+      and the value it stands for may not contain that delimiter.
+
+    Then a room names at most one value for each placeholder: the text from where the
+    value starts up to the first delimiter. A caller whose claim contains the delimiter
+    matches nothing through that pattern.
+    """
+    parts: list[str] = []
+    claims: list[str] = []
+    position = 0
+    placeholders = list(_PLACEHOLDER.finditer(pattern))
+    for index, match in enumerate(placeholders):
+        literal = pattern[position : match.start()]
+        if "*" in literal:
+            raise PolicyError(
+                f"{where}: {pattern!r}: a * may not come before a {{claim}} placeholder "
+                "(the claim's value would have no fixed start)"
+            )
+        parts.append(re.escape(literal))
+        following = pattern[match.end() : match.end() + 1]
+        adjacent = index + 1 < len(placeholders) and placeholders[index + 1].start() == match.end()
+        if following == "*" or adjacent:
+            raise PolicyError(
+                f"{where}: {pattern!r}: a {{claim}} placeholder must be followed by a "
+                "literal character (such as - or :) or end the pattern"
+            )
+        claims.append(match.group(1))
+        parts.append(f"([^{re.escape(following)}]+)" if following else "(.+)")
+        position = match.end()
+    parts.append(re.escape(pattern[position:]).replace(r"\*", ".*"))
+    return _CompiledPattern(pattern, re.compile("".join(parts), re.DOTALL), tuple(claims))
+
+
+@dataclass(frozen=True)
+class RoomPatterns:
+    """The rooms (channels) a policy allows. A room is admitted when a pattern without
+    placeholders matches it, or when a pattern matches it with the caller's own claim
+    values and no pattern attributes it to any other values (so overlapping patterns
+    cannot hand one claim value's rooms to another)."""
+
+    patterns: tuple[str, ...]
+    _compiled: tuple[_CompiledPattern, ...] = field(repr=False, compare=False)
+
+    @classmethod
+    def parse(cls, patterns: Iterable[str], where: str) -> RoomPatterns:
+        listed = tuple(patterns)
+        return cls(listed, tuple(_compile(p, where) for p in listed))
+
+    @property
+    def allows_any(self) -> bool:
+        """Whether every room is allowed (a bare "*"): what a wildcard token needs."""
+        return "*" in self.patterns
+
+    def admits(self, room: str, claims: Mapping[str, Any]) -> bool:
+        own = False
+        attributions: list[dict[str, str]] = []
+        for pattern in self._compiled:
+            values = pattern.attribution(room)
+            if values is None:
+                continue
+            if not values:
+                return True  # a room the policy opens to everyone
+            attributions.append(values)
+            if all(claim_text(claims.get(name)) == value for name, value in values.items()):
+                own = True
+        if not own:
+            return False
+        return all(
+            claim_text(claims.get(name)) == value
+            for values in attributions
+            for name, value in values.items()
+        )
+
+    def check(self, room: str, claims: Mapping[str, Any], *, field: str, noun: str) -> None:
+        if not self.admits(room, claims):
+            raise PolicyDenied(field, f"you may not join {noun} {room!r}")
+
+
+def glob_matches(patterns: Iterable[str], value: str) -> bool:
+    """Plain globs (`*` matches anything) for names such as agents and attribute keys."""
+    return any(re.fullmatch(re.escape(p).replace(r"\*", ".*"), value, re.DOTALL) for p in patterns)
+
+
+# --- per platform ---------------------------------------------------------------------
+
+AGORA_ROLES = frozenset({"publisher", "subscriber"})
+LIVEKIT_PARTICIPANT_GRANTS = frozenset({"canPublish", "canSubscribe", "canPublishData"})
+LIVEKIT_GRANTS = frozenset(
+    {
+        *LIVEKIT_PARTICIPANT_GRANTS,
+        "canPublishSources",  # accepted for old policy files; narrowing sources is always allowed
+        "canUpdateOwnMetadata",
+        "canSubscribeMetrics",
+        "roomCreate",
+        "roomList",
+        "roomRecord",
+        "roomAdmin",
+        "ingressAdmin",
+        "hidden",
+        "recorder",
+        "agent",
+        "canManageAgentSession",
+        "destinationRoom",
+    }
+)
+LIVEKIT_SOURCES = frozenset({"camera", "microphone", "screen_share", "screen_share_audio"})
+LIVEKIT_KINDS = frozenset({"standard", "ingress", "egress", "sip", "agent", "connector", "bridge"})
+LIVEKIT_ROOM_CONFIG = frozenset(
+    {
+        "name",
+        "emptyTimeout",
+        "departureTimeout",
+        "maxParticipants",
+        "metadata",
+        "minPlayoutDelay",
+        "maxPlayoutDelay",
+        "syncStreams",
+        "agents",
+        "tags",
+    }
+)
+VIDEOSDK_PERMISSIONS = frozenset({"allow_join", "ask_join", "allow_mod"})
+VIDEOSDK_ROLES = frozenset({"rtc", "crawler"})
+
+
+@dataclass(frozen=True)
+class AgoraPolicy:
+    present: bool = False
+    channels: RoomPatterns | None = None  # None: any channel
+    roles: frozenset[str] | None = None
+    max_expire: int | None = None
     rtm: bool = True
     chat: bool = True
-
-    @functools.cached_property
-    def unrestricted(self) -> bool:
-        """Nothing to check: every field at its default (the policy with no file)."""
-        return self == _OPEN
+    chat_app: bool = True  # with a section present, False unless named
 
 
-_OPEN = PlatformPolicy()
+@dataclass(frozen=True)
+class LiveKitPolicy:
+    present: bool = False
+    rooms: RoomPatterns | None = None
+    grants: frozenset[str] | None = None  # None: whatever configuration allows
+    sources: frozenset[str] | None = None
+    kinds: frozenset[str] | None = None
+    max_ttl: int | None = None
+    metadata: bool = True
+    max_metadata_bytes: int | None = None
+    attributes: tuple[str, ...] | None = None  # attribute key globs; None: any
+    max_attributes_bytes: int | None = None
+    room_config: frozenset[str] | None = None
+    agents: tuple[str, ...] | None = None
+    min_participants: int | None = None
+    max_participants: int | None = None
+    max_empty_timeout: int | None = None
+    max_departure_timeout: int | None = None
+
+
+@dataclass(frozen=True)
+class VideoSdkPolicy:
+    present: bool = False
+    rooms: RoomPatterns | None = None
+    permissions: frozenset[str] | None = None
+    roles: frozenset[str] | None = None
+    max_ttl: int | None = None
+    meetings: bool = True
+    meeting_webhooks: bool = True
 
 
 @dataclass(frozen=True)
 class Policy:
-    agora: PlatformPolicy = PlatformPolicy()
-    livekit: PlatformPolicy = PlatformPolicy()
-    videosdk: PlatformPolicy = PlatformPolicy()
+    agora: AgoraPolicy = AgoraPolicy()
+    livekit: LiveKitPolicy = LiveKitPolicy()
+    videosdk: VideoSdkPolicy = VideoSdkPolicy()
 
 
 ALLOW_ALL = Policy()
 
-_KEYS: dict[str, dict[str, tuple[str, type]]] = {
-    "agora": {
-        "channels": ("rooms", list),
-        "roles": ("roles", list),
-        "max_expire": ("max_ttl", int),
-        "rtm": ("rtm", bool),
-        "chat": ("chat", bool),
+# What a present section means for a key it leaves out (the safe defaults).
+_PRESENT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "agora": {"chat_app": False},
+    "livekit": {
+        "grants": LIVEKIT_PARTICIPANT_GRANTS,
+        "kinds": frozenset({"standard"}),
+        "metadata": False,
+        "attributes": (),
+        "room_config": frozenset(),
+        "agents": (),
     },
-    "livekit": {"rooms": ("rooms", list), "grants": ("grants", list), "max_ttl": ("max_ttl", int)},
     "videosdk": {
-        "rooms": ("rooms", list),
-        "permissions": ("permissions", list),
-        "roles": ("roles", list),
-        "max_ttl": ("max_ttl", int),
+        "permissions": frozenset({"allow_join", "ask_join"}),
+        "roles": frozenset({"rtc"}),
+        "meeting_webhooks": False,
     },
 }
-_CHOICES = {
-    ("agora", "roles"): {"publisher", "subscriber"},
-    ("videosdk", "permissions"): {"allow_join", "ask_join", "allow_mod"},
-    ("videosdk", "roles"): {"rtc", "crawler"},
+
+# key -> (attribute, kind, choices). Kinds: patterns, names, globs, seconds, count, flag.
+_KEYS: dict[str, dict[str, tuple[str, str, frozenset[str] | None]]] = {
+    "agora": {
+        "channels": ("channels", "patterns", None),
+        "roles": ("roles", "names", AGORA_ROLES),
+        "max_expire": ("max_expire", "seconds", None),
+        "rtm": ("rtm", "flag", None),
+        "chat": ("chat", "flag", None),
+        "chat_app": ("chat_app", "flag", None),
+    },
+    "livekit": {
+        "rooms": ("rooms", "patterns", None),
+        "grants": ("grants", "names", LIVEKIT_GRANTS),
+        "sources": ("sources", "names", LIVEKIT_SOURCES),
+        "kinds": ("kinds", "names", LIVEKIT_KINDS),
+        "max_ttl": ("max_ttl", "seconds", None),
+        "metadata": ("metadata", "flag", None),
+        "max_metadata_bytes": ("max_metadata_bytes", "count", None),
+        "attributes": ("attributes", "globs", None),
+        "max_attributes_bytes": ("max_attributes_bytes", "count", None),
+        "room_config": ("room_config", "names", LIVEKIT_ROOM_CONFIG),
+        "agents": ("agents", "globs", None),
+        "min_participants": ("min_participants", "count", None),
+        "max_participants": ("max_participants", "count", None),
+        "max_empty_timeout": ("max_empty_timeout", "seconds", None),
+        "max_departure_timeout": ("max_departure_timeout", "seconds", None),
+    },
+    "videosdk": {
+        "rooms": ("rooms", "patterns", None),
+        "permissions": ("permissions", "names", VIDEOSDK_PERMISSIONS),
+        "roles": ("roles", "names", VIDEOSDK_ROLES),
+        "max_ttl": ("max_ttl", "seconds", None),
+        "meetings": ("meetings", "flag", None),
+        "meeting_webhooks": ("meeting_webhooks", "flag", None),
+    },
+}
+_CLASSES: dict[str, type[AgoraPolicy | LiveKitPolicy | VideoSdkPolicy]] = {
+    "agora": AgoraPolicy,
+    "livekit": LiveKitPolicy,
+    "videosdk": VideoSdkPolicy,
 }
 
 
-def _platform(name: str, table: Any) -> PlatformPolicy:
+def _value(section: str, key: str, kind: str, choices: frozenset[str] | None, value: Any) -> Any:
+    where = f"[{section}] {key}"
+    if kind in ("seconds", "count"):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 2**31:
+            unit = "seconds" if kind == "seconds" else "a whole number"
+            raise PolicyError(f"{where}: must be a positive whole number ({unit})")
+        return value
+    if kind == "flag":
+        if not isinstance(value, bool):
+            raise PolicyError(f"{where}: must be true or false")
+        return value
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise PolicyError(f"{where}: must be a list of non-empty strings")
+    if kind == "patterns":
+        return RoomPatterns.parse(value, where)
+    if kind == "globs":
+        return tuple(value)
+    if choices is not None and not set(value) <= choices:
+        raise PolicyError(f"{where}: must be among {', '.join(sorted(choices))}")
+    return frozenset(value)
+
+
+def _section(name: str, table: Any) -> AgoraPolicy | LiveKitPolicy | VideoSdkPolicy:
     if not isinstance(table, dict):
         raise PolicyError(f"[{name}] must be a table")
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"present": True, **_PRESENT_DEFAULTS[name]}
     for key, value in table.items():
         if key not in _KEYS[name]:
             raise PolicyError(f"[{name}] {key}: unknown key (expected: {', '.join(_KEYS[name])})")
-        attribute, kind = _KEYS[name][key]
-        if kind is int and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
-            raise PolicyError(f"[{name}] {key}: must be a positive whole number of seconds")
-        if kind is bool and not isinstance(value, bool):
-            raise PolicyError(f"[{name}] {key}: must be true or false")
-        if kind is list:
-            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-                raise PolicyError(f"[{name}] {key}: must be a list of non-empty strings")
-            allowed = _CHOICES.get((name, key))
-            if allowed is not None and not set(value) <= allowed:
-                raise PolicyError(f"[{name}] {key}: must be among {', '.join(sorted(allowed))}")
-            value = tuple(value)
-        values[attribute] = value
-    return PlatformPolicy(**values)
+        attribute, kind, choices = _KEYS[name][key]
+        values[attribute] = _value(name, key, kind, choices, value)
+    low, high = values.get("min_participants"), values.get("max_participants")
+    if low is not None and high is not None and low > high:
+        raise PolicyError(f"[{name}] min_participants: must not exceed max_participants")
+    return _CLASSES[name](**values)
 
 
 def parse_policy(text: str) -> Policy:
@@ -128,45 +382,11 @@ def parse_policy(text: str) -> Policy:
     unknown = sorted(set(document) - set(_KEYS))
     if unknown:
         raise PolicyError(f"[{unknown[0]}]: unknown section (expected agora, livekit, videosdk)")
-    return Policy(**{name: _platform(name, table) for name, table in document.items()})
+    sections: dict[str, Any] = {name: _section(name, table) for name, table in document.items()}
+    return Policy(**sections)
 
 
-def _pattern(pattern: str, claims: Mapping[str, Any]) -> re.Pattern[str] | None:
-    """A room pattern as a regex: * matches anything, {claim} the caller's claim value.
-    None when the caller lacks a claim the pattern needs (so it cannot match)."""
-    parts: list[str] = []
-    position = 0
-    for match in _PLACEHOLDER.finditer(pattern):
-        parts.append(re.escape(pattern[position : match.start()]).replace(r"\*", ".*"))
-        value = claims.get(match.group(1))
-        if not isinstance(value, (str, int)) or isinstance(value, bool) or str(value) == "":
-            return None
-        parts.append(re.escape(str(value)))
-        position = match.end()
-    parts.append(re.escape(pattern[position:]).replace(r"\*", ".*"))
-    return re.compile("".join(parts))
-
-
-def check_room(
-    patterns: tuple[str, ...] | None, room: str, claims: Mapping[str, Any], *, field: str, noun: str
-) -> None:
-    if patterns is None:
-        return
-    for pattern in patterns:
-        compiled = _pattern(pattern, claims)
-        if compiled is not None and compiled.fullmatch(room):
-            return
-    raise PolicyDenied(field, f"you may not join {noun} {room!r}")
-
-
-def check_allowed(
-    allowed: tuple[str, ...] | None, asked: Iterable[str], *, field: str, what: str
-) -> None:
-    if allowed is None:
-        return
-    for value in asked:
-        if value not in allowed:
-            raise PolicyDenied(field, f"{what} {value!r} is not allowed for you")
+# --- checks shared by the admission steps ------------------------------------------------
 
 
 def check_ttl(maximum: int | None, seconds: int, *, field: str) -> None:
@@ -174,12 +394,12 @@ def check_ttl(maximum: int | None, seconds: int, *, field: str) -> None:
         raise PolicyDenied(field, f"tokens may last at most {maximum} seconds")
 
 
-def lifetime(maximum: int | None, asked: int | None, default: int, *, field: str) -> int | None:
-    """The lifetime to issue: as asked (within the policy), else the configured default,
-    shortened to the policy's maximum. None means "the default", unchanged."""
+def lifetime(maximum: int | None, asked: int | None, default: int, *, field: str) -> int:
+    """The lifetime to issue: as asked (within the policy's maximum, else refused), or the
+    configured default shortened to the policy's maximum."""
     if asked is not None:
         check_ttl(maximum, asked, field=field)
         return asked
     if maximum is not None and default > maximum:
         return maximum
-    return None
+    return default

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import OrderedDict
@@ -92,6 +93,26 @@ class RedisBuckets:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+IPV6_GROUP_PREFIX = 64  # one subscriber's IPv6 network: a host may use any address in it
+
+
+def address_key(address: str | None) -> str:
+    """The rate-limit name of a client address, one per client: an IPv4 address as it is
+    (an IPv4-mapped IPv6 address too), an IPv6 address as its /64 network, canonically
+    written, so the many spellings and privacy addresses of one client share a bucket."""
+    if not address:
+        return "unknown"
+    try:
+        parsed = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "unknown"
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, IPV6_GROUP_PREFIX), strict=False))
+    return str(parsed)
 
 
 def retry_after(wait: float) -> str:

@@ -13,30 +13,19 @@ from typing import Any
 
 from aiohttp import web
 
-from service.agora import accesstoken2, tokens
+from service.access.gate import caller_of
+from service.access.identity import IdentityError, ascii_uid
+from service.agora import accesstoken2
 from service.agora.accesstoken2 import RtcPrivilege
+from service.agora.admission import ChatTokenRequest, RtcTokenRequest, RtmTokenRequest
 from service.agora.handlers import (
-    admit_rtc,
-    admit_user,
+    chat_admission,
     enabled_agora,
     issue_time_and_salt,
+    rtc_admission,
+    rtm_admission,
 )
-from service.agora.issue import (
-    ChatTokenRequest,
-    RtcTokenRequest,
-    RtmTokenRequest,
-    credentials_of,
-    issue_chat_token,
-    issue_rtm_token,
-    mint_rtc_token,
-)
-from service.agora.rules import (
-    UID_MAX,
-    RuleViolation,
-    check_channel,
-    check_expire,
-    check_user_id,
-)
+from service.agora.issue import issue_chat_token, issue_rtm_token, mint_rtc_token
 from service.agora.tokens import Role
 from service.config import AgoraSettings
 from service.errors import ApiError
@@ -53,6 +42,10 @@ NO_CACHE = {
 }
 # The Node server calls a subscriber "audience".
 ROLES = {"publisher": Role.PUBLISHER, "subscriber": Role.SUBSCRIBER, "audience": Role.SUBSCRIBER}
+# What an RTM stream channel needs, as agora-token-service mints it: join and send data.
+_STREAM_PRIVILEGES = frozenset(
+    {RtcPrivilege.JOIN_CHANNEL.value, RtcPrivilege.PUBLISH_DATA_STREAM.value}
+)
 
 
 def _community_error(request: web.Request, error: ApiError) -> web.Response:
@@ -72,18 +65,19 @@ def _role(value: str) -> Role:
 
 
 def _uid(value: str) -> int:
-    if not value.isdigit() or int(value) > UID_MAX:
-        # agora-token-service casts to uint32, so 4294967296 became uid 0: a token for
-        # anyone. Here it is refused.
-        raise ApiError.invalid_field("uid", f"must be a whole number from 0 to {UID_MAX}")
-    return int(value)
+    # agora-token-service casts to uint32, so 4294967296 became uid 0: a token for anyone.
+    # Here it is refused, and so is every other spelling than plain ASCII digits.
+    try:
+        return ascii_uid(value)
+    except IdentityError as error:
+        raise ApiError.invalid_field("uid", str(error)) from None
 
 
 def _expiry(request: web.Request) -> int | None:
     raw = request.query.get("expiry")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
         raise ApiError.invalid_field("expiry", "must be a whole number of seconds")
     return int(raw)
 
@@ -99,19 +93,15 @@ def _rtc_request(
 
 
 def _rtc_token(request: web.Request, agora: AgoraSettings, ask: RtcTokenRequest) -> str:
-    ask = admit_rtc(request, agora, ask)
-    minted = mint_rtc_token(agora, ask, **issue_time_and_salt(request))
+    grant = rtc_admission(request, agora, ask)
+    token = mint_rtc_token(agora, grant, **issue_time_and_salt(request))
     token_issued("agora", "rtc")
-    return minted.token
+    return token
 
 
 def _rtm_token(request: web.Request, agora: AgoraSettings, user: str, expire: int | None) -> str:
-    user_id, expire = admit_user(request, agora, user, expire, "rtm")
-    answer = issue_rtm_token(
-        agora,
-        RtmTokenRequest(user_id=user_id or "", expire=expire),
-        **issue_time_and_salt(request),
-    )
+    grant = rtm_admission(request, agora, RtmTokenRequest(user_id=user, expire=expire))
+    answer = issue_rtm_token(agora, grant, **issue_time_and_salt(request))
     token_issued("agora", "rtm")
     return str(answer["token"])
 
@@ -119,14 +109,9 @@ def _rtm_token(request: web.Request, agora: AgoraSettings, user: str, expire: in
 def _chat_token(
     request: web.Request, agora: AgoraSettings, user: str | None, expire: int | None
 ) -> str:
-    if user is not None:
-        user, expire = admit_user(request, agora, user, expire, "chat")
     kind = "user" if user is not None else "app"
-    answer = issue_chat_token(
-        agora,
-        ChatTokenRequest(kind=kind, user_id=user, expire=expire),
-        **issue_time_and_salt(request),
-    )
+    grant = chat_admission(request, agora, ChatTokenRequest(kind=kind, user_id=user, expire=expire))
+    answer = issue_chat_token(agora, grant, **issue_time_and_salt(request))
     token_issued("agora", f"chat_{kind}")
     return str(answer["token"])
 
@@ -138,36 +123,24 @@ def _rtm_stream_token(
     join and publish data in that channel, for the same user."""
     if agora.token_version != accesstoken2.VERSION:
         raise ApiError.invalid_field("channel", "RTM stream channels need AGORA_TOKEN_VERSION=007")
-    user_id, expire = admit_user(request, agora, user, expire, "rtm")
-    admitted = admit_rtc(
-        request,
-        agora,
-        RtcTokenRequest(channel=channel, user_account=user_id, role=Role.PUBLISHER, expire=expire),
+    own = caller_of(request).identity
+    if own is not None and user not in ("", own):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"uid: must be your own identity from your login ({own!r}), or left out",
+            field="uid",
+        )
+    ask = RtcTokenRequest(
+        channel=channel,
+        # Signed in, admission fills in the caller's own identity.
+        user_account=None if own is not None else user,
+        role=Role.PUBLISHER,
+        expire=expire,
+        with_rtm=True,
+        only_privileges=_STREAM_PRIVILEGES,
     )
-    lifetime = admitted.expire or agora.token_expire
-    try:
-        check_channel(channel, allow_wildcard=agora.allow_wildcard_channel)
-        check_user_id(user_id or "")
-        check_expire(lifetime, maximum=agora.max_token_expire)
-    except RuleViolation as violation:
-        raise ApiError.invalid_field("channel", str(violation)) from None
-    privileges = {
-        RtcPrivilege.JOIN_CHANNEL.value: lifetime,
-        RtcPrivilege.PUBLISH_DATA_STREAM.value: lifetime,
-    }
-    stamp = issue_time_and_salt(request)
-    token = tokens.build_rtc_token(
-        credentials_of(agora),
-        channel,
-        user_id or "",
-        privileges,
-        token_expire=lifetime,
-        issue_ts=stamp["issue_ts"],
-        salt=stamp["salt"],
-        rtm_user_id=user_id,
-    )
-    token_issued("agora", "rtm")
-    return token
+    return _rtc_token(request, agora, ask)
 
 
 async def ping(request: web.Request) -> web.Response:
@@ -242,7 +215,7 @@ async def get_token(request: web.Request) -> web.Response:
         rtc_channel = fields.string("channel") or ""
         role = fields.string("role") or ""
         # A uid that reads as a number is a uid; anything else is a user account.
-        kind = "uid" if uid and uid.isdigit() else "userAccount"
+        kind = "uid" if uid and uid.isascii() and uid.isdigit() else "userAccount"
         ask = _rtc_request(rtc_channel, role, kind, uid or "", expire)
         token = _rtc_token(request, agora, ask)
     elif wanted == "rtm":

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 
-from service.access.gate import allowed, bound_identity, caller_of
-from service.access.policy import (
-    PlatformPolicy,
-    PolicyDenied,
-    check_allowed,
-    check_room,
-    lifetime,
+from service.access.admission import Admitted
+from service.access.gate import caller_of
+from service.agora.admission import (
+    ROLES_BY_NAME,
+    ChatGrant,
+    ChatTokenRequest,
+    RtcGrant,
+    RtcTokenRequest,
+    RtmGrant,
+    RtmTokenRequest,
+    admit_chat,
+    admit_rtc,
+    admit_rtm,
 )
 from service.agora.issue import (
-    ROLE_NAMES,
-    ROLES_BY_NAME,
-    ChatTokenRequest,
-    RtcTokenRequest,
-    RtmTokenRequest,
     credentials_of,
     issue_chat_token,
     issue_rtc_token,
@@ -28,7 +28,6 @@ from service.agora.issue import (
     mint_rtc_token,
 )
 from service.agora.ncs import verify_ncs
-from service.agora.rules import UID_MAX
 from service.agora.tokens import Role
 from service.config import AgoraSettings
 from service.context import CLOCK, GATE, SALT, SETTINGS
@@ -58,54 +57,26 @@ def _role(fields: Fields) -> Role:
     return ROLES_BY_NAME[name]
 
 
-def _agora_policy(request: web.Request) -> PlatformPolicy:
-    return request.app[GATE].settings.policy.agora
+def rtc_admission(
+    request: web.Request, agora: AgoraSettings, ask: RtcTokenRequest
+) -> Admitted[RtcGrant]:
+    """admit_rtc for this request's caller and policy."""
+    policy = request.app[GATE].settings.policy.agora
+    return admit_rtc(agora, caller_of(request), policy, ask)
 
 
-def admit_rtc(request: web.Request, agora: AgoraSettings, ask: RtcTokenRequest) -> RtcTokenRequest:
-    """The caller's own identity (jwt mode), and what the policy lets them ask for."""
-    caller, policy = caller_of(request), _agora_policy(request)
-    if caller.identity is None and policy.unrestricted:
-        # Nothing to fill in and nothing to check: the request stands as asked.
-        return ask
-    if caller.identity is not None:
-        if ask.uid is None and ask.user_account is None:
-            own = caller.identity
-            numeric = own.isdigit() and 0 < int(own) <= UID_MAX
-            ask = replace(ask, uid=int(own)) if numeric else replace(ask, user_account=own)
-        elif ask.uid is not None:
-            bound_identity(caller, str(ask.uid), field="uid")
-        else:
-            bound_identity(caller, ask.user_account, field="user_account")
-    allowed(check_room, policy.rooms, ask.channel, caller.claims, field="channel", noun="channel")
-    allowed(check_allowed, policy.roles, [ROLE_NAMES[ask.role]], field="role", what="role")
-    expire = _lifetime(policy, ask.expire, agora)
-    if expire != ask.expire:
-        ask = replace(ask, expire=expire)
-    if ask.with_rtm and not policy.rtm:
-        raise ApiError(403, "forbidden", "RTM tokens are not allowed for you", field="with_rtm")
-    return ask
+def rtm_admission(
+    request: web.Request, agora: AgoraSettings, ask: RtmTokenRequest
+) -> Admitted[RtmGrant]:
+    policy = request.app[GATE].settings.policy.agora
+    return admit_rtm(agora, caller_of(request), policy, ask)
 
 
-def _lifetime(policy: PlatformPolicy, asked: int | None, agora: AgoraSettings) -> int | None:
-    try:
-        return lifetime(policy.max_ttl, asked, agora.token_expire, field="expire")
-    except PolicyDenied as denied:
-        raise ApiError(403, "forbidden", denied.message, field=denied.field) from None
-
-
-def admit_user(
-    request: web.Request,
-    agora: AgoraSettings,
-    user_id: str | None,
-    expire: int | None,
-    service: str,
-) -> tuple[str | None, int | None]:
-    caller, policy = caller_of(request), _agora_policy(request)
-    if not getattr(policy, service):
-        raise ApiError(403, "forbidden", f"{service.upper()} tokens are not allowed for you")
-    expire = _lifetime(policy, expire, agora)
-    return bound_identity(caller, user_id, field="user_id"), expire
+def chat_admission(
+    request: web.Request, agora: AgoraSettings, ask: ChatTokenRequest
+) -> Admitted[ChatGrant]:
+    policy = request.app[GATE].settings.policy.agora
+    return admit_chat(agora, caller_of(request), policy, ask)
 
 
 @needs_caller
@@ -132,8 +103,8 @@ async def rtc_token(request: web.Request) -> web.Response:
         privilege_expire=fields.integer_or_object("privilege_expire"),
         with_rtm=bool(fields.boolean("with_rtm", required=False)),
     )
-    token_request = admit_rtc(request, agora, token_request)
-    answer = issue_rtc_token(agora, token_request, **issue_time_and_salt(request))
+    grant = rtc_admission(request, agora, token_request)
+    answer = issue_rtc_token(agora, grant, **issue_time_and_salt(request))
     token_issued("agora", "rtc")
     return json_response(answer)
 
@@ -142,14 +113,12 @@ async def rtc_token(request: web.Request) -> web.Response:
 async def rtm_token(request: web.Request) -> web.Response:
     agora = enabled_agora(request)
     fields = Fields(await read_json_object(request), allowed=("user_id", "expire"))
-    expire = fields.integer("expire", required=False)
-    user_id, expire = admit_user(
-        request, agora, fields.string("user_id", required=False), expire, "rtm"
+    ask = RtmTokenRequest(
+        user_id=fields.string("user_id", required=False),
+        expire=fields.integer("expire", required=False),
     )
-    if user_id is None:
-        raise ApiError.invalid_field("user_id", "is required")
-    token_request = RtmTokenRequest(user_id=user_id, expire=expire)
-    answer = issue_rtm_token(agora, token_request, **issue_time_and_salt(request))
+    grant = rtm_admission(request, agora, ask)
+    answer = issue_rtm_token(agora, grant, **issue_time_and_salt(request))
     token_issued("agora", "rtm")
     return json_response(answer)
 
@@ -158,14 +127,14 @@ async def rtm_token(request: web.Request) -> web.Response:
 async def chat_token(request: web.Request) -> web.Response:
     agora = enabled_agora(request)
     fields = Fields(await read_json_object(request), allowed=("kind", "user_id", "expire"))
-    kind = fields.string("kind") or ""
-    expire = fields.integer("expire", required=False)
-    user_id = fields.string("user_id", required=False)
-    if kind == "user":
-        user_id, expire = admit_user(request, agora, user_id, expire, "chat")
-    token_request = ChatTokenRequest(kind=kind, user_id=user_id, expire=expire)
-    answer = issue_chat_token(agora, token_request, **issue_time_and_salt(request))
-    token_issued("agora", f"chat_{token_request.kind}")
+    ask = ChatTokenRequest(
+        kind=fields.string("kind") or "",
+        user_id=fields.string("user_id", required=False),
+        expire=fields.integer("expire", required=False),
+    )
+    grant = chat_admission(request, agora, ask)
+    answer = issue_chat_token(agora, grant, **issue_time_and_salt(request))
+    token_issued("agora", f"chat_{ask.kind}")
     return json_response(answer)
 
 
@@ -252,14 +221,12 @@ async def fetch_rtc_token(request: web.Request) -> web.Response:
     role_number = _sample_integer(fields, "role")
     if role_number not in _SAMPLE_ROLES:
         raise ApiError.invalid_field("role", "must be 1 (publisher) or 2 (subscriber)")
-    ask = admit_rtc(
+    grant = rtc_admission(
         request, agora, RtcTokenRequest(channel=channel, uid=uid, role=_SAMPLE_ROLES[role_number])
     )
-    minted = mint_rtc_token(agora, ask, **issue_time_and_salt(request))
+    token = mint_rtc_token(agora, grant, **issue_time_and_salt(request))
     token_issued("agora", "rtc")
-    return json_response(
-        {"code": "200", "token": minted.token}, headers=_sample_cors_headers(request)
-    )
+    return json_response({"code": "200", "token": token}, headers=_sample_cors_headers(request))
 
 
 # --- POST /agora/webhook: Agora Notification Center (NCS) ---

@@ -11,12 +11,13 @@ from typing import Any
 
 from aiohttp import web
 
-from service.access.gate import allowed, bound_identity, caller_of
-from service.access.policy import PolicyDenied, check_allowed, check_room, lifetime
+from service.access.admission import Admitted
+from service.access.gate import caller_of
 from service.config import LiveKitSettings
 from service.context import CLOCK, GATE, SETTINGS
 from service.errors import ApiError
 from service.events import take_event
+from service.livekit.admission import LiveKitGrant, admit_participant
 from service.livekit.issue import issue_participant_token, signing_key_of
 from service.livekit.tokens import AGENT_DISPATCH_TYPES, ROOM_CONFIG_TYPES, ParticipantGrant
 from service.livekit.webhook import VerifiedWebhook, summarize_event, verify_webhook
@@ -41,23 +42,17 @@ def _now(request: web.Request) -> int:
 
 
 def _admit(
-    request: web.Request, livekit: LiveKitSettings, grant: ParticipantGrant, ttl: int | None
-) -> int | None:
-    """What the policy lets this caller ask for: the room, grants beyond joining, the TTL."""
-    caller, policy = caller_of(request), request.app[GATE].settings.policy.livekit
-    room = grant.video.get("room")
-    if isinstance(room, str) and room:
-        allowed(check_room, policy.rooms, room, caller.claims, field="room", noun="room")
-    elif policy.rooms is not None:
-        raise ApiError(403, "forbidden", "name the room: your tokens are limited to some rooms")
-    asked = [
-        name for name, value in grant.video.items() if name not in ("roomJoin", "room") and value
-    ]
-    allowed(check_allowed, policy.grants, asked, field="video", what="grant")
-    try:
-        return lifetime(policy.max_ttl, ttl, livekit.token_ttl, field="ttl")
-    except PolicyDenied as denied:
-        raise ApiError(403, "forbidden", denied.message, field=denied.field) from None
+    request: web.Request,
+    livekit: LiveKitSettings,
+    grant: ParticipantGrant,
+    ttl: int | None,
+    identity_field: str = "identity",
+) -> Admitted[LiveKitGrant]:
+    """admit_participant for this request's caller and policy."""
+    policy = request.app[GATE].settings.policy.livekit
+    return admit_participant(
+        livekit, caller_of(request), policy, grant, ttl=ttl, identity_field=identity_field
+    )
 
 
 # --- POST /token: OpenVidu's application-server contract, for its unchanged clients ---
@@ -80,13 +75,14 @@ async def openvidu_token(request: web.Request) -> web.Response:
     room, participant = body.get("roomName"), body.get("participantName")
     if not (isinstance(room, str) and room and isinstance(participant, str) and participant):
         raise ApiError(400, "invalid_field", OPENVIDU_REQUIRED)
-    # Signed in (jwt mode), the identity is the caller's own; the name stays as asked.
-    identity = caller_of(request).identity or participant
+    # Signed in (jwt mode), admission makes the identity the caller's own; the name stays
+    # as asked.
+    identity = "" if caller_of(request).identity is not None else participant
     grant = ParticipantGrant(
         identity=identity, name=participant, video={"roomJoin": True, "room": room}
     )
-    ttl = _admit(request, livekit, grant, None)
-    issued = issue_participant_token(livekit, grant, ttl=ttl, issued_at=_now(request))
+    admitted = _admit(request, livekit, grant, None)
+    issued = issue_participant_token(livekit, admitted, issued_at=_now(request))
     token_issued("livekit", "openvidu")
     return json_response({"token": issued["token"]})
 
@@ -132,7 +128,7 @@ async def livekit_token(request: web.Request) -> web.Response:
     fields = Fields(await read_json_object(request), allowed=_TOKEN_FIELDS)
     given = fields.string("identity", required=caller_of(request).identity is None)
     grant = ParticipantGrant(
-        identity=bound_identity(caller_of(request), given, field="identity") or "",
+        identity=given or "",
         name=fields.string("name", required=False) or "",
         metadata=fields.string("metadata", required=False) or "",
         attributes=_object(fields, "attributes"),
@@ -140,9 +136,8 @@ async def livekit_token(request: web.Request) -> web.Response:
         video=_video_grant(fields.string("room", required=False), _object(fields, "video")),
         room_config=_object(fields, "roomConfig"),
     )
-    ttl = fields.integer("ttl", required=False)
-    ttl = _admit(request, livekit, grant, ttl)
-    issued = issue_participant_token(livekit, grant, ttl=ttl, issued_at=_now(request))
+    admitted = _admit(request, livekit, grant, fields.integer("ttl", required=False))
+    issued = issue_participant_token(livekit, admitted, issued_at=_now(request))
     token_issued("livekit", "participant")
     return json_response(issued)
 
@@ -202,12 +197,10 @@ async def connection_details(request: web.Request) -> web.Response:
     fields = Fields(await read_json_object(request), allowed=_CONNECTION_FIELDS)
     # Every field is optional in LiveKit's contract: make up what is missing.
     room = fields.string("room_name", required=False) or f"room-{secrets.token_hex(4)}"
-    given = bound_identity(
-        caller_of(request),
-        fields.string("participant_identity", required=False),
-        field="participant_identity",
-    )
-    identity = given or f"participant-{secrets.token_hex(4)}"
+    given = fields.string("participant_identity", required=False) or ""
+    # Signed in, admission fills in the caller's own identity; otherwise make one up.
+    signed_in = caller_of(request).identity is not None
+    identity = given or ("" if signed_in else f"participant-{secrets.token_hex(4)}")
     name = fields.string("participant_name", required=False) or ""
     grant = ParticipantGrant(
         identity=identity,
@@ -217,13 +210,13 @@ async def connection_details(request: web.Request) -> web.Response:
         video={"roomJoin": True, "room": room},
         room_config=_room_config_from_snake(_object(fields, "room_config")),
     )
-    ttl = _admit(request, livekit, grant, None)
-    issued = issue_participant_token(livekit, grant, ttl=ttl, issued_at=_now(request))
+    admitted = _admit(request, livekit, grant, None, "participant_identity")
+    issued = issue_participant_token(livekit, admitted, issued_at=_now(request))
     token_issued("livekit", "connection_details")
     answer = {
         "server_url": livekit.url,
         "participant_token": issued["token"],
-        "participant_name": name or identity,
+        "participant_name": name or admitted.value.identity,
         "room_name": room,
     }
     return json_response(answer, status=201)

@@ -15,8 +15,10 @@ from urllib.parse import quote
 
 import aiohttp
 
+from service.access.admission import Admitted, require_admitted
 from service.errors import ApiError
 from service.metrics import UPSTREAM_ERRORS
+from service.videosdk.admission import MeetingCall
 
 RETRY_PAUSE_SECONDS = 0.2
 # VideoSDK answers an unknown room with 400 ("Room not found."), 402 or 404.
@@ -98,7 +100,12 @@ class VideoSdkApi:
             return ApiError(400, "upstream_rejected", f"VideoSDK rejected the request: {message}")
         return ApiError(502, "upstream_error", f"VideoSDK answered {status}: {message}")
 
-    async def create_room(self, token: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    async def create_room(self, call: Admitted[MeetingCall], token: str) -> dict[str, Any]:
+        """Create the admitted room; only admitted calls reach VideoSDK."""
+        require_admitted(call)
+        body = dict(call.value.body)
+        if call.value.room_id is not None:
+            body["customRoomId"] = call.value.room_id
         # With a customRoomId, creating is idempotent (VideoSDK returns the same room).
         status, headers, answer = await self._call(
             "POST", "/v2/rooms", token, body=body, idempotent="customRoomId" in body
@@ -109,7 +116,9 @@ class VideoSdkApi:
             raise ApiError(502, "upstream_error", "VideoSDK answered without a roomId")
         return answer
 
-    async def validate_room(self, token: str, room_id: str) -> dict[str, Any]:
+    async def validate_room(self, call: Admitted[MeetingCall], token: str) -> dict[str, Any]:
+        require_admitted(call)
+        room_id = call.value.room_id or ""
         path = "/v2/rooms/validate/" + quote(room_id, safe="")
         status, headers, answer = await self._call("GET", path, token, idempotent=True)
         if status in NOT_FOUND_STATUSES:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from service.access.gate import allowed, bound_identity, caller_of
-from service.access.policy import PolicyDenied, check_allowed, check_room, lifetime
+from service.access.admission import Admitted
+from service.access.gate import caller_of
 from service.config import VideoSdkSettings
 from service.context import CLOCK, GATE, SETTINGS, TOKEN_IDS, VIDEOSDK_API, VIDEOSDK_WEBHOOK_KEY
 from service.errors import ApiError
@@ -22,93 +21,59 @@ from service.metrics import token_issued
 from service.middlewares import VERIFIED_BODY, needs_caller, takes_signed_body
 from service.responses import json_response
 from service.validation import Fields, json_type, object_field, parse_json, read_json_object
-from service.videosdk.tokens import TokenGrant, TokenRuleError, build_token, server_grant
+from service.videosdk.admission import (
+    VideoSdkGrant,
+    admit_meeting,
+    admit_server_call,
+    admit_token,
+    may_moderate,
+)
+from service.videosdk.issue import credentials_of, issue_token
+from service.videosdk.tokens import TokenGrant
 from service.videosdk.webhook import load_public_key, verify_videosdk
 
-# The example servers' tokens: may join and moderate (mute others).
-EXAMPLE_PERMISSIONS = ("allow_join", "allow_mod")
 
-
-def _enabled_videosdk(request: web.Request) -> tuple[str, str, VideoSdkSettings]:
+def _enabled_videosdk(request: web.Request) -> VideoSdkSettings:
     videosdk = request.app[SETTINGS].videosdk
-    if videosdk.api_key is None or videosdk.secret is None:
-        raise ApiError(
-            503,
-            "platform_disabled",
-            "VideoSDK is not configured: set VIDEOSDK_API_KEY and VIDEOSDK_SECRET_KEY",
-        )
-    return videosdk.api_key, videosdk.secret, videosdk
+    credentials_of(videosdk)
+    return videosdk
 
 
-def _issue(request: web.Request, grant: TokenGrant, ttl: int | None) -> dict[str, Any]:
-    api_key, secret, videosdk = _enabled_videosdk(request)
-    if ttl is None:
-        ttl = videosdk.token_ttl
-    elif not 60 <= ttl <= videosdk.max_token_ttl:
-        raise ApiError.invalid_field("ttl", f"must be from 60 to {videosdk.max_token_ttl} seconds")
-    issued_at = int(request.app[CLOCK]())
-    try:
-        token = build_token(
-            api_key, secret, grant, issued_at=issued_at, ttl=ttl, token_id=request.app[TOKEN_IDS]()
-        )
-    except TokenRuleError as error:
-        raise ApiError.invalid_field(error.field, error.message) from None
-    return {
-        "token": token,
-        "issued_at": issued_at,
-        "expires_at": issued_at + ttl,
-        "expires_in": ttl,
-    }
-
-
-def _admit(
-    request: web.Request, grant: TokenGrant, ttl: int | None
-) -> tuple[TokenGrant, int | None]:
-    """The caller's own participant id (jwt mode), and what the policy allows them."""
-    caller = caller_of(request)
-    policy = request.app[GATE].settings.policy.videosdk
-    participant = bound_identity(caller, grant.participant_id, field="participantId")
-    if participant != grant.participant_id:
-        roles = grant.roles if grant.roles is not None else ("rtc",)
-        grant = replace(grant, participant_id=participant, roles=roles)
-    if grant.room_id is not None:
-        allowed(check_room, policy.rooms, grant.room_id, caller.claims, field="roomId", noun="room")
-    elif policy.rooms is not None:
-        raise ApiError(
-            403,
-            "forbidden",
-            "name the room (roomId): your tokens are limited to some rooms",
-            field="roomId",
-        )
-    allowed(
-        check_allowed, policy.permissions, grant.permissions, field="permissions", what="permission"
+def _issue(request: web.Request, admitted: Admitted[VideoSdkGrant]) -> dict[str, Any]:
+    return issue_token(
+        request.app[SETTINGS].videosdk,
+        admitted,
+        issued_at=int(request.app[CLOCK]()),
+        token_id=request.app[TOKEN_IDS](),
     )
-    allowed(check_allowed, policy.roles, grant.roles or (), field="roles", what="role")
+
+
+def _admit(request: web.Request, grant: TokenGrant, ttl: int | None) -> Admitted[VideoSdkGrant]:
+    """admit_token for this request's caller and policy."""
+    policy = request.app[GATE].settings.policy.videosdk
     videosdk = request.app[SETTINGS].videosdk
-    try:
-        return grant, lifetime(policy.max_ttl, ttl, videosdk.token_ttl, field="ttl")
-    except PolicyDenied as denied:
-        raise ApiError(403, "forbidden", denied.message, field=denied.field) from None
+    return admit_token(videosdk, caller_of(request), policy, grant, ttl=ttl)
 
 
 @needs_caller
 async def get_token(request: web.Request) -> web.Response:
     """GET /get-token[?roomId=&participantId=] (the examples call it peerId)."""
+    videosdk = _enabled_videosdk(request)
     query = request.query
     participant = query.get("participantId")
     peer = query.get("peerId")
     if participant is not None and peer is not None and participant != peer:
         raise ApiError.invalid_field("participantId", "differs from peerId; give one")
     participant = participant if participant is not None else peer
-    room = query.get("roomId")
-    restricted = room is not None or participant is not None
+    # The examples' tokens may join and moderate; here moderation only where it is allowed.
+    policy = request.app[GATE].settings.policy.videosdk
+    moderate = may_moderate(videosdk, policy)
     grant = TokenGrant(
-        permissions=EXAMPLE_PERMISSIONS,
-        room_id=room,
+        permissions=("allow_join", "allow_mod") if moderate else ("allow_join",),
+        room_id=query.get("roomId"),
         participant_id=participant,
-        roles=("rtc",) if restricted else None,
     )
-    token = _issue(request, *_admit(request, grant, None))["token"]
+    token = _issue(request, _admit(request, grant, None))["token"]
     token_issued("videosdk", "participant")
     return json_response({"token": token})
 
@@ -137,8 +102,7 @@ async def videosdk_token(request: web.Request) -> web.Response:
         participant_id=fields.string("participantId", required=False),
         roles=_strings(fields, "roles"),
     )
-    ttl = fields.integer("ttl", required=False)
-    answer = _issue(request, *_admit(request, grant, ttl))
+    answer = _issue(request, _admit(request, grant, fields.integer("ttl", required=False)))
     token_issued("videosdk", "participant")
     return json_response(answer)
 
@@ -150,14 +114,13 @@ async def _optional_body(request: web.Request) -> dict[str, Any]:
     return await read_json_object(request, allow_empty=True)
 
 
-def _rest_token(request: web.Request, fields: Fields) -> str:
-    """The client's token if it sent one, as the examples do; else a short-lived crawler
-    token of our own, so clients never need a token that can call server APIs."""
-    token = fields.string("token", required=False)
-    if token:
-        return token
-    videosdk = _enabled_videosdk(request)[2]
-    return str(_issue(request, server_grant(), videosdk.server_token_ttl)["token"])
+def _rest_token(request: web.Request) -> str:
+    """A short-lived crawler token of the service's own for an admitted call. A token the
+    client sends (as the examples' clients do) is not used: the participant tokens issued
+    here carry the rtc role only, which VideoSDK refuses on its server API, and a call the
+    service makes is one it has judged, with credentials it controls."""
+    videosdk = request.app[SETTINGS].videosdk
+    return str(_issue(request, admit_server_call(videosdk))["token"])
 
 
 @needs_caller
@@ -168,8 +131,6 @@ async def create_meeting(request: web.Request) -> web.Response:
         allowed=("token", "customRoomId", "webhook", "autoCloseConfig", "region"),
     )
     body: dict[str, Any] = {}
-    if (custom := fields.string("customRoomId", required=False)) is not None:
-        body["customRoomId"] = custom
     for name in ("webhook", "autoCloseConfig"):
         value = fields.value(name)
         if value is not None:
@@ -178,7 +139,15 @@ async def create_meeting(request: web.Request) -> web.Response:
             body[name] = value
     # `region` is accepted for the examples' clients and dropped: VideoSDK discontinued it.
     fields.string("region", required=False)
-    room = await request.app[VIDEOSDK_API].create_room(_rest_token(request, fields), body)
+    fields.string("token", required=False)  # accepted from the examples' clients, not used
+    call = admit_meeting(
+        caller_of(request),
+        request.app[GATE].settings.policy.videosdk,
+        room_id=fields.string("customRoomId", required=False),
+        field="customRoomId",
+        body=body,
+    )
+    room = await request.app[VIDEOSDK_API].create_room(call, _rest_token(request))
     return json_response({**room, "meetingId": room["roomId"]})
 
 
@@ -186,10 +155,15 @@ async def create_meeting(request: web.Request) -> web.Response:
 async def validate_meeting(request: web.Request) -> web.Response:
     _enabled_videosdk(request)
     meeting_id = request.match_info["meetingId"]
-    if not meeting_id.strip() or len(meeting_id) > 256:
-        raise ApiError.invalid_field("meetingId", "must be 1 to 256 characters")
     fields = Fields(await _optional_body(request), allowed=("token",))
-    room = await request.app[VIDEOSDK_API].validate_room(_rest_token(request, fields), meeting_id)
+    fields.string("token", required=False)  # accepted from the examples' clients, not used
+    call = admit_meeting(
+        caller_of(request),
+        request.app[GATE].settings.policy.videosdk,
+        room_id=meeting_id,
+        field="meetingId",
+    )
+    room = await request.app[VIDEOSDK_API].validate_room(call, _rest_token(request))
     if room.get("disabled") is True:
         raise ApiError(
             410, "meeting_disabled", f"meeting {meeting_id!r} exists but is disabled at VideoSDK"
@@ -211,8 +185,8 @@ class WebhookKey:
         if self._key is None:
             async with self._lock:
                 if self._key is None:
-                    videosdk = _enabled_videosdk(request)[2]
-                    token = str(_issue(request, server_grant(), videosdk.server_token_ttl)["token"])
+                    _enabled_videosdk(request)
+                    token = _rest_token(request)
                     pem = await request.app[VIDEOSDK_API].webhook_public_key(token)
                     try:
                         self._key = load_public_key(pem)

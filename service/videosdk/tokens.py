@@ -45,6 +45,28 @@ def _distinct_known(field: str, values: Sequence[str], known: Sequence[str]) -> 
         raise TokenRuleError(field, "must not repeat a value")
 
 
+MAX_ROOM_ID_LENGTH = 256
+
+
+def check_participant_id(participant_id: str) -> str:
+    if not participant_id or _WHITESPACE.search(participant_id):
+        # INVALID_PARTICIPANT_ID (4004) at join.
+        raise TokenRuleError("participantId", "must be non-empty, without whitespace")
+    return participant_id
+
+
+def check_room_id(room_id: str, field: str = "roomId") -> str:
+    """A room id that names one room: not blank, at most 256 characters, and never a dot
+    segment (a URL path would resolve "." or ".." to another resource)."""
+    if not room_id.strip() or len(room_id) > MAX_ROOM_ID_LENGTH:
+        raise TokenRuleError(
+            field, f"must not be empty or blank, and at most {MAX_ROOM_ID_LENGTH} characters"
+        )
+    if room_id in (".", ".."):
+        raise TokenRuleError(field, "must not be '.' or '..'")
+    return room_id
+
+
 def check_grant(grant: TokenGrant) -> None:
     _distinct_known("permissions", grant.permissions, PERMISSIONS)
     if "ask_join" in grant.permissions and len(grant.permissions) > 1:
@@ -52,13 +74,10 @@ def check_grant(grant: TokenGrant) -> None:
         raise TokenRuleError(
             "permissions", "ask_join must not be combined with allow_join or allow_mod"
         )
-    if grant.room_id is not None and not grant.room_id.strip():
-        raise TokenRuleError("roomId", "must not be empty")
-    if grant.participant_id is not None and (
-        not grant.participant_id or _WHITESPACE.search(grant.participant_id)
-    ):
-        # INVALID_PARTICIPANT_ID (4004) at join.
-        raise TokenRuleError("participantId", "must be non-empty, without whitespace")
+    if grant.room_id is not None:
+        check_room_id(grant.room_id)
+    if grant.participant_id is not None:
+        check_participant_id(grant.participant_id)
     if grant.roles is not None:
         _distinct_known("roles", grant.roles, ROLES)
 

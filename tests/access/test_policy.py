@@ -1,15 +1,19 @@
-"""The issuance policy file: parsing, validation errors, and matching."""
+"""The issuance policy file: parsing, validation errors, the defaults of a present section,
+and the room-pattern ownership rule, for every claim value hypothesis can draw."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from service.access.policy import (
+    ALLOW_ALL,
     PolicyDenied,
     PolicyError,
-    check_allowed,
-    check_room,
+    RoomPatterns,
     check_ttl,
+    glob_matches,
     parse_policy,
 )
 
@@ -32,16 +36,39 @@ roles = ["rtc"]
 """
 
 
+def _patterns(*patterns: str) -> RoomPatterns:
+    return RoomPatterns.parse(patterns, "[test] rooms")
+
+
 def test_a_policy_file_reads_into_per_platform_rules() -> None:
     policy = parse_policy(POLICY)
-    assert policy.agora.rooms == ("team-{org}-*", "lobby")
-    assert (policy.agora.roles, policy.agora.max_ttl, policy.agora.rtm) == (
-        ("subscriber",),
+    assert policy.agora.channels is not None
+    assert policy.agora.channels.patterns == ("team-{org}-*", "lobby")
+    assert (policy.agora.roles, policy.agora.max_expire, policy.agora.rtm) == (
+        frozenset({"subscriber"}),
         600,
         False,
     )
-    assert policy.livekit.grants == ("canPublish", "canSubscribe")
-    assert policy.videosdk.permissions == ("allow_join",)
+    assert policy.livekit.grants == frozenset({"canPublish", "canSubscribe"})
+    assert policy.videosdk.permissions == frozenset({"allow_join"})
+
+
+def test_a_present_section_allows_only_what_a_participant_gets_unless_it_says_more() -> None:
+    policy = parse_policy("[agora]\n[livekit]\n[videosdk]\n")
+    assert policy.agora.chat_app is False
+    assert policy.livekit.grants == frozenset({"canPublish", "canSubscribe", "canPublishData"})
+    assert policy.livekit.kinds == frozenset({"standard"})
+    assert (policy.livekit.metadata, policy.livekit.attributes) == (False, ())
+    assert (policy.livekit.room_config, policy.livekit.agents) == (frozenset(), ())
+    assert policy.videosdk.permissions == frozenset({"allow_join", "ask_join"})
+    assert policy.videosdk.roles == frozenset({"rtc"})
+    assert policy.videosdk.meeting_webhooks is False
+
+
+def test_a_missing_section_leaves_the_platform_to_configuration() -> None:
+    policy = parse_policy("[agora]\nmax_expire = 60\n")
+    assert policy.livekit == ALLOW_ALL.livekit
+    assert policy.videosdk == ALLOW_ALL.videosdk
 
 
 @pytest.mark.parametrize(
@@ -52,8 +79,14 @@ def test_a_policy_file_reads_into_per_platform_rules() -> None:
         ("[agora]\nroles = ['admin']", "[agora] roles: must be among"),
         ("[agora]\nmax_expire = -1", "positive whole number"),
         ("[livekit]\nrooms = 'room-*'", "must be a list"),
+        ("[livekit]\ngrants = ['canFly']", "[livekit] grants: must be among"),
+        ("[livekit]\nmetadata = 'yes'", "must be true or false"),
+        ("[livekit]\nmin_participants = 5\nmax_participants = 2", "must not exceed"),
         ("[videosdk]\npermissions = ['allow_all']", "must be among"),
         ("[agora\n", "not valid TOML"),
+        ("[agora]\nchannels = ['*-{org}']", "may not come before"),
+        ("[agora]\nchannels = ['team-{org}*']", "must be followed by a literal"),
+        ("[agora]\nchannels = ['{org}{team}-x']", "must be followed by a literal"),
     ],
 )
 def test_a_bad_policy_file_says_what_is_wrong(text: str, words: str) -> None:
@@ -71,33 +104,90 @@ def test_a_bad_policy_file_says_what_is_wrong(text: str, words: str) -> None:
         ("lobby2", {}, False),
         ("team-a.b-x", {"org": "a.b"}, True),  # claim values are literal, not patterns
         ("team-aXb-x", {"org": "a.b"}, False),
+        ("team-42-x", {"org": 42}, True),  # a number claim reads as its decimal
+        ("team-True-x", {"org": True}, False),  # a boolean is no value
     ],
 )
 def test_room_patterns_fill_in_the_callers_claims(
-    room: str, claims: dict[str, str], ok: bool
+    room: str, claims: dict[str, object], ok: bool
 ) -> None:
-    patterns = ("team-{org}-*", "lobby")
-    if ok:
-        check_room(patterns, room, claims, field="channel", noun="channel")
-    else:
-        with pytest.raises(PolicyDenied, match="you may not join channel"):
-            check_room(patterns, room, claims, field="channel", noun="channel")
+    patterns = _patterns("team-{org}-*", "lobby")
+    assert patterns.admits(room, claims) is ok
+
+
+def test_a_prefix_of_another_claim_value_does_not_reach_its_rooms() -> None:
+    patterns = _patterns("team-{org}-*")
+    assert not patterns.admits("team-acme-corp-secret", {"org": "acme-corp"})
+    # The room's owner is the text up to the first "-": "acme" itself, nobody else.
+    assert patterns.admits("team-acme-corp-secret", {"org": "acme"})
+
+
+def test_a_claim_holding_the_delimiter_matches_nothing_through_that_pattern() -> None:
+    patterns = _patterns("team-{org}-*")
+    assert not patterns.admits("team-acme-corp-x", {"org": "acme-corp"})
+    assert not patterns.admits("team-a-b-c", {"org": "a-b"})
+
+
+def test_a_room_two_patterns_attribute_to_different_values_is_nobodys() -> None:
+    patterns = _patterns("team-{org}-*", "{org}-*")
+    assert not patterns.admits("team-acme-x", {"org": "acme"})
+    assert not patterns.admits("team-acme-x", {"org": "team"})
+
+
+def test_glob_and_regex_characters_in_claims_are_literal() -> None:
+    patterns = _patterns("room:{org}")
+    assert not patterns.admits("room:acme", {"org": "*"})
+    assert not patterns.admits("room:acme", {"org": ".*"})
+    assert patterns.admits("room:.*", {"org": ".*"})
+
+
+def test_unicode_look_alikes_are_other_values() -> None:
+    patterns = _patterns("team-{org}-*")
+    cyrillic_a = "\u0430cme"
+    assert not patterns.admits("team-acme-x", {"org": cyrillic_a})
+    assert not patterns.admits(f"team-{cyrillic_a}-x", {"org": "acme"})
+    assert not patterns.admits("team-acme\u2010corp-x", {"org": "acme"})
 
 
 def test_brackets_in_a_pattern_are_literal() -> None:
-    check_room(("[vip]*",), "[vip] room", {}, field="room", noun="room")
-    with pytest.raises(PolicyDenied):
-        check_room(("[vip]*",), "v room", {}, field="room", noun="room")
+    assert _patterns("[vip]*").admits("[vip] room", {})
+    assert not _patterns("[vip]*").admits("v room", {})
 
 
-def test_no_policy_allows_everything() -> None:
-    check_room(None, "anything", {}, field="room", noun="room")
-    check_allowed(None, ["roomAdmin"], field="video", what="grant")
+def test_a_bare_star_allows_any_room_and_the_wildcard() -> None:
+    assert _patterns("*").allows_any
+    assert not _patterns("team-*").allows_any
+
+
+def test_ttl_outside_the_policy_is_denied() -> None:
     check_ttl(None, 10**6, field="ttl")
-
-
-def test_grants_and_ttl_outside_the_policy_are_denied() -> None:
-    with pytest.raises(PolicyDenied, match="grant 'roomAdmin' is not allowed"):
-        check_allowed(("canPublish",), ["canPublish", "roomAdmin"], field="video", what="grant")
     with pytest.raises(PolicyDenied, match="at most 600 seconds"):
         check_ttl(600, 601, field="expire")
+
+
+def test_globs_match_whole_names() -> None:
+    assert glob_matches(["support-*"], "support-bot")
+    assert not glob_matches(["support-*"], "evil-support-bot")
+    assert not glob_matches([], "anything")
+
+
+_CLAIM = st.text(alphabet=st.sampled_from("ab-:_.*{}ä\u0430 1"), min_size=1, max_size=6)
+_PATTERN = st.sampled_from(
+    ["team-{org}-*", "team-{org}", "{org}:{team}-*", "x{org}-y-*", "team-{org}-*|lobby"]
+)
+
+
+@given(pattern=_PATTERN, mine=_CLAIM, theirs=_CLAIM, tail=_CLAIM)
+def test_no_room_is_admitted_to_two_different_claim_values(
+    pattern: str, mine: str, theirs: str, tail: str
+) -> None:
+    patterns = _patterns(*pattern.split("|"))
+    for room in (
+        pattern.split("|")[0].replace("{org}", mine).replace("{team}", tail).replace("*", tail),
+        pattern.split("|")[0].replace("{org}", theirs).replace("{team}", tail).replace("*", tail),
+        f"team-{mine}-{theirs}",
+        f"team-{theirs}-{tail}",
+    ):
+        a = patterns.admits(room, {"org": mine, "team": tail})
+        b = patterns.admits(room, {"org": theirs, "team": tail})
+        assert not (a and b and mine != theirs), (room, mine, theirs)

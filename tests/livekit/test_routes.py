@@ -68,7 +68,14 @@ async def test_openvidu_token_joins_the_room_as_the_participant_for_six_hours(lk
         "nbf": now,
         "exp": now + 6 * 3600,
         "name": "alice",
-        "video": {"roomJoin": True, "room": "room1"},
+        # LiveKit's defaults, stated: the token says what its holder may do.
+        "video": {
+            "roomJoin": True,
+            "room": "room1",
+            "canPublish": True,
+            "canSubscribe": True,
+            "canPublishData": True,
+        },
     }
 
 
@@ -147,6 +154,9 @@ async def test_v1_token_answers_the_token_server_url_and_expiry(lk: Client) -> N
         "canPublishSources": ["microphone"],
         "canUpdateOwnMetadata": True,
         "room": "room1",
+        "canPublish": True,
+        "canSubscribe": True,
+        "canPublishData": True,
     }
     assert raw["roomConfig"] == {"agents": [{"agentName": "concierge"}]}
     assert raw["attributes"] == {"seat": "3"}
@@ -244,7 +254,13 @@ async def test_the_standard_endpoint_answers_201_in_snake_case(lk: Client) -> No
     assert (body["room_name"], body["participant_name"]) == ("room1", "Alice")
     raw = _raw(body["participant_token"])
     assert raw["sub"] == "alice"
-    assert raw["video"] == {"roomJoin": True, "room": "room1"}
+    assert raw["video"] == {
+        "roomJoin": True,
+        "room": "room1",
+        "canPublish": True,
+        "canSubscribe": True,
+        "canPublishData": True,
+    }
     assert raw["roomConfig"] == {
         "emptyTimeout": 30,
         "agents": [{"agentName": "my-agent", "metadata": "m"}],

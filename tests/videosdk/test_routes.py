@@ -67,18 +67,30 @@ def _client_token(**claims: Any) -> str:
 # --- GET /get-token ---
 
 
-async def test_get_token_gives_the_examples_token(tokens: Client) -> None:
+async def test_get_token_gives_the_examples_token_with_explicit_roles(tokens: Client) -> None:
     response = await tokens.get("/get-token")
     assert response.status == 200
     body = await response.json()
     assert list(body) == ["token"]
+    # Without roles VideoSDK grants every role (crawler: the server API); so rtc, stated.
     assert _claims(body["token"]) == {
         "apikey": VIDEOSDK_KEY,
-        "permissions": ["allow_join", "allow_mod"],
+        "permissions": ["allow_join"],
+        "roles": ["rtc"],
+        "version": 2,
         "iat": NOW,
         "exp": NOW + 3600,
         "jti": "jti-1",
     }
+
+
+async def test_get_token_moderates_as_the_examples_do_only_when_configured(
+    make_client: MakeClient,
+) -> None:
+    settings = make_settings(videosdk=videosdk_settings(allow_mod_tokens=True))
+    client = await make_client(settings, token_ids=lambda: "jti-1")
+    body = await (await client.get("/get-token")).json()
+    assert _claims(body["token"])["permissions"] == ["allow_join", "allow_mod"]
 
 
 @pytest.mark.parametrize("participant_param", ["participantId", "peerId"])
@@ -173,7 +185,7 @@ async def test_v1_token_refuses_what_videosdk_would_refuse_at_join(
 # --- POST /create-meeting ---
 
 
-async def test_create_meeting_with_the_clients_token_calls_videosdk_as_documented(
+async def test_create_meeting_calls_videosdk_as_documented_with_the_services_own_token(
     vs: Client, fake: FakeVideoSdk
 ) -> None:
     token = _client_token()
@@ -184,7 +196,9 @@ async def test_create_meeting_with_the_clients_token_calls_videosdk_as_documente
     assert room["disabled"] is False
     (call,) = fake.requests
     assert (call.method, call.path) == ("POST", "/v2/rooms")
-    assert call.headers["Authorization"] == token  # the bare token, no Bearer
+    # The client's token is accepted and not forwarded: the bare crawler token, no Bearer.
+    assert call.headers["Authorization"] != token
+    assert _claims(call.headers["Authorization"])["roles"] == ["crawler"]
     assert call.headers["Content-Type"].startswith("application/json")
     assert json.loads(call.body) == {}  # region is discontinued; not forwarded
 
@@ -233,14 +247,13 @@ async def test_create_meeting_bad_input_is_400_and_never_reaches_videosdk(
     assert fake.requests == []
 
 
-async def test_a_client_token_videosdk_refuses_is_401(vs: Client, fake: FakeVideoSdk) -> None:
-    rtc_only = _client_token(version=2, roles=["rtc"])  # may join, may not call the REST API
+async def test_a_participant_token_from_get_token_works_for_creating_a_meeting(
+    vs: Client, fake: FakeVideoSdk
+) -> None:
+    rtc_only = (await (await vs.get("/get-token")).json())["token"]
     response = await vs.post("/create-meeting", json={"token": rtc_only})
-    assert response.status == 401
-    body = await response.json()
-    assert body["error"] == "upstream_unauthorized"
-    assert "Token is invalid or expired" in body["message"]
-    assert rtc_only not in json.dumps(body)
+    assert response.status == 200
+    assert fake.requests[-1].headers["Authorization"] != rtc_only
 
 
 # --- POST /validate-meeting/{meetingId} ---

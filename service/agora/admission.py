@@ -1,0 +1,278 @@
+"""Agora's one admission step: from what a caller asked for to the exact grant that will be
+signed, judged against Agora's rules, the configuration and the caller's policy.
+
+Every Agora token on every route (versioned, Go sample, community servers, CLI) comes
+through here. The grant is judged as Agora will read it: the role as the privileges it
+carries, every privilege with its own expiry made explicit (a privilege without one lasts
+as long as the token), the RTM service as long as the token, uid 0 and channel `*` as
+"anyone" and "any channel". Pure: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from service.access.admission import Admitted, admitted
+from service.access.callers import Caller
+from service.access.identity import IdentityError, agora_identity
+from service.access.policy import AgoraPolicy, PolicyDenied, lifetime
+from service.agora import accesstoken006
+from service.agora.accesstoken2 import PRIVILEGE_NAMES, RtcPrivilege, ServiceType
+from service.agora.rules import (
+    WILDCARD_CHANNEL,
+    RuleViolation,
+    check_account,
+    check_channel,
+    check_expire,
+    check_uid,
+    check_user_id,
+)
+from service.agora.tokens import Role, account_for_uid, rtc_privileges
+from service.config import AgoraSettings
+from service.errors import ApiError
+from service.validation import json_type
+
+ROLE_NAMES = {Role.PUBLISHER: "publisher", Role.SUBSCRIBER: "subscriber"}
+ROLES_BY_NAME = {name: role for role, name in ROLE_NAMES.items()}
+RTC_PRIVILEGES_BY_NAME = {p.name.lower(): p.value for p in RtcPrivilege}
+_JOIN = RtcPrivilege.JOIN_CHANNEL.value
+
+
+# Built on every token request: plain slotted dataclasses, since a frozen one pays an
+# object.__setattr__ call per field. Treat them as values.
+@dataclass(slots=True)
+class RtcTokenRequest:
+    channel: str
+    uid: int | None = None
+    user_account: str | None = None
+    role: Role = Role.PUBLISHER
+    expire: int | None = None
+    # Seconds for every privilege of the role, or per privilege name; default: expire.
+    privilege_expire: int | Mapping[str, Any] | None = None
+    with_rtm: bool = False
+    # Only these privileges of the role (e.g. join + data for an RTM stream channel).
+    only_privileges: frozenset[int] | None = None
+
+
+@dataclass(frozen=True)
+class RtmTokenRequest:
+    user_id: str | None
+    expire: int | None = None
+
+
+@dataclass(frozen=True)
+class ChatTokenRequest:
+    kind: str  # "user" or "app"
+    user_id: str | None = None
+    expire: int | None = None
+
+
+@dataclass(slots=True)
+class RtcGrant:
+    """Exactly what an RTC token will say."""
+
+    channel: str
+    who: int | str  # uid, or user account
+    role: Role  # as Agora reads the privileges
+    privileges: dict[int, int]  # RtcPrivilege -> seconds from the issue time
+    token_expire: int
+    rtm_user_id: str | None = None  # RTM login for this user, lasting token_expire
+
+
+@dataclass(frozen=True)
+class RtmGrant:
+    user_id: str
+    expire: int
+
+
+@dataclass(frozen=True)
+class ChatGrant:
+    kind: str  # "user" or "app" (admin of the whole Chat app)
+    user_id: str | None
+    expire: int
+
+
+def _rule(field: str, check: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return check(*args, **kwargs)
+    except RuleViolation as violation:
+        raise ApiError.invalid_field(field, str(violation)) from None
+
+
+def _forbidden(field: str | None, message: str) -> ApiError:
+    return ApiError(403, "forbidden", message, field=field)
+
+
+def _lifetime(agora: AgoraSettings, policy: AgoraPolicy, asked: int | None, field: str) -> int:
+    try:
+        seconds = lifetime(policy.max_expire, asked, agora.token_expire, field=field)
+    except PolicyDenied as denied:
+        raise _forbidden(denied.field, denied.message) from None
+    value: int = _rule(field, check_expire, seconds, maximum=agora.max_token_expire)
+    return value
+
+
+def _own_identity(caller: Caller) -> int | str | None:
+    """The caller's one Agora identity (jwt mode), or None when callers name their own."""
+    if caller.identity is None:
+        return None
+    try:
+        return agora_identity(caller.identity)
+    except IdentityError as error:
+        raise _forbidden("uid", f"your login identity {error}") from None
+
+
+def _bound_user(caller: Caller, given: str | None, field: str) -> str:
+    """RTM and Chat user ids: the caller's own login identity, byte for byte."""
+    own = caller.identity
+    if own is not None:
+        if given not in (None, "", own):
+            raise _forbidden(
+                field, f"{field}: must be your own identity from your login ({own!r}), or left out"
+            )
+        given = own
+    if given is None:
+        raise ApiError.invalid_field(field, "is required")
+    value: str = _rule(field, check_user_id, given)
+    return value
+
+
+def _privilege_seconds(agora: AgoraSettings, field: str, seconds: Any, token_expire: int) -> int:
+    if not isinstance(seconds, int) or isinstance(seconds, bool):
+        raise ApiError.invalid_field(field, f"must be an integer, got {json_type(seconds)}")
+    value: int = _rule(field, check_expire, seconds, maximum=agora.max_token_expire)
+    if value > token_expire:
+        raise ApiError.invalid_field(
+            field,
+            f"must not exceed expire ({token_expire}): the token ends first, and a client "
+            "holding live privileges in an expired token gets no renewal callback",
+        )
+    return value
+
+
+def _privileges(agora: AgoraSettings, ask: RtcTokenRequest, token_expire: int) -> dict[int, int]:
+    """The role's privileges, each with its own expiry made explicit."""
+    privileges = rtc_privileges(ask.role, token_expire)
+    if ask.only_privileges is not None:
+        privileges = {p: s for p, s in privileges.items() if p in ask.only_privileges}
+    requested = ask.privilege_expire
+    if requested is None:
+        return privileges
+    if not isinstance(requested, Mapping):
+        seconds = _privilege_seconds(agora, "privilege_expire", requested, token_expire)
+        return dict.fromkeys(privileges, seconds)
+    for name, seconds in requested.items():
+        privilege = RTC_PRIVILEGES_BY_NAME.get(name)
+        if privilege not in privileges:
+            names = ", ".join(PRIVILEGE_NAMES[ServiceType.RTC][p] for p in sorted(privileges))
+            raise ApiError.invalid_field(
+                "privilege_expire",
+                f"{name!r} is not a privilege of a {ROLE_NAMES[ask.role]} "
+                f"(expected some of: {names})",
+            )
+        field = f"privilege_expire.{name}"
+        privileges[privilege] = _privilege_seconds(agora, field, seconds, token_expire)
+    return privileges
+
+
+def _who(ask: RtcTokenRequest, own: int | str | None) -> int | str:
+    if ask.uid is not None and ask.user_account is not None:
+        raise ApiError.invalid_field("uid", "give exactly one of uid (a number) or user_account")
+    if own is not None:
+        given: int | str | None = ask.uid if ask.uid is not None else ask.user_account
+        if given is not None and (type(given) is not type(own) or given != own):
+            field = "uid" if ask.uid is not None else "user_account"
+            kind = "uid" if isinstance(own, int) else "user_account"
+            raise _forbidden(
+                field,
+                f"{field}: must be your own identity from your login ({kind} {own!r}), or left out",
+            )
+        return own
+    if ask.uid is not None:
+        uid: int = _rule("uid", check_uid, ask.uid)
+        return uid
+    if ask.user_account is not None:
+        account: str = _rule("user_account", check_account, ask.user_account)
+        return account
+    raise ApiError.invalid_field("uid", "give exactly one of uid (a number) or user_account")
+
+
+def _check_channel(agora: AgoraSettings, policy: AgoraPolicy, channel: str, caller: Caller) -> str:
+    checked: str = _rule(
+        "channel", check_channel, channel, allow_wildcard=agora.allow_wildcard_channel
+    )
+    if policy.channels is None:
+        return checked
+    if checked == WILDCARD_CHANNEL:
+        # A wildcard token joins every channel: only a policy that allows every channel.
+        if not policy.channels.allows_any:
+            raise _forbidden(
+                "channel", "the wildcard channel '*' reaches channels you may not join"
+            )
+        return checked
+    try:
+        policy.channels.check(checked, caller.claims, field="channel", noun="channel")
+    except PolicyDenied as denied:
+        raise _forbidden(denied.field, denied.message) from None
+    return checked
+
+
+def admit_rtc(
+    agora: AgoraSettings, caller: Caller, policy: AgoraPolicy, ask: RtcTokenRequest
+) -> Admitted[RtcGrant]:
+    channel = _check_channel(agora, policy, ask.channel, caller)
+    who = _who(ask, _own_identity(caller))
+    token_expire = _lifetime(agora, policy, ask.expire, "expire")
+    privileges = _privileges(agora, ask, token_expire)
+    # The role as Agora reads the token: any publish privilege makes a publisher.
+    role = Role.PUBLISHER if set(privileges) - {_JOIN} else Role.SUBSCRIBER
+    if policy.roles is not None and ROLE_NAMES[role] not in policy.roles:
+        raise _forbidden("role", f"role {ROLE_NAMES[role]!r} is not allowed for you")
+    rtm_user_id: str | None = None
+    if ask.with_rtm:
+        if agora.token_version == accesstoken006.VERSION:
+            raise ApiError.invalid_field(
+                "with_rtm", "RTC and RTM in one token needs AGORA_TOKEN_VERSION=007"
+            )
+        if not policy.rtm:
+            raise _forbidden("with_rtm", "RTM tokens are not allowed for you")
+        rtm_user_id = account_for_uid(who)
+        if not rtm_user_id:
+            raise ApiError.invalid_field(
+                "with_rtm", "RTM needs a user: use a non-zero uid or a user_account"
+            )
+    return admitted(RtcGrant(channel, who, role, privileges, token_expire, rtm_user_id))
+
+
+def admit_rtm(
+    agora: AgoraSettings, caller: Caller, policy: AgoraPolicy, ask: RtmTokenRequest
+) -> Admitted[RtmGrant]:
+    if not policy.rtm:
+        raise _forbidden(None, "RTM tokens are not allowed for you")
+    user_id = _bound_user(caller, ask.user_id, "user_id")
+    return admitted(RtmGrant(user_id, _lifetime(agora, policy, ask.expire, "expire")))
+
+
+def admit_chat(
+    agora: AgoraSettings, caller: Caller, policy: AgoraPolicy, ask: ChatTokenRequest
+) -> Admitted[ChatGrant]:
+    if ask.kind not in ("user", "app"):
+        raise ApiError.invalid_field("kind", "must be 'user' or 'app'")
+    if not policy.chat:
+        raise _forbidden("kind", "Chat tokens are not allowed for you")
+    if ask.kind == "app":
+        if ask.user_id is not None:
+            raise ApiError.invalid_field("user_id", "must not be given for an app token")
+        if not agora.allow_chat_app_tokens:
+            raise _forbidden(
+                "kind",
+                "Chat app tokens administer the whole Chat app and are off by default; "
+                "set AGORA_ALLOW_CHAT_APP_TOKENS=true to issue them",
+            )
+        if not policy.chat_app:
+            raise _forbidden("kind", "Chat app tokens are not allowed for you")
+        return admitted(ChatGrant("app", None, _lifetime(agora, policy, ask.expire, "expire")))
+    user_id = _bound_user(caller, ask.user_id, "user_id")
+    return admitted(ChatGrant("user", user_id, _lifetime(agora, policy, ask.expire, "expire")))
