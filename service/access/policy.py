@@ -77,37 +77,53 @@ def claim_text(value: Any) -> str | None:
     return text or None
 
 
+# A room a pattern could give to more than one set of claim values: nobody's room.
+_AMBIGUOUS: dict[str, str] = {"": ""}
+
+
 @dataclass(frozen=True)
 class _CompiledPattern:
     source: str
-    regex: re.Pattern[str]
+    regex: re.Pattern[str]  # each placeholder: text without its delimiter
+    shortest: re.Pattern[str]  # each placeholder: any text, as little as possible
+    longest: re.Pattern[str]  # each placeholder: any text, as much as possible
     claims: tuple[str, ...]  # the claim each capture group stands for, in order
 
     def attribution(self, room: str) -> dict[str, str] | None:
-        """The claim values that make this pattern match `room` (one set at most, by the
-        pattern rules), {} for a pattern without placeholders, None for no match."""
+        """The claim values that make this pattern match `room`; {} for a pattern without
+        placeholders; None for no match; _AMBIGUOUS when other values (longer ones, holding
+        the delimiter) would match the same room too."""
         match = self.regex.fullmatch(room)
         if match is None:
             return None
+        groups = match.groups()
+        if not groups:
+            return {}
+        for other in (self.shortest, self.longest):
+            alternative = other.fullmatch(room)
+            if alternative is None or alternative.groups() != groups:
+                return _AMBIGUOUS
         values: dict[str, str] = {}
-        for name, value in zip(self.claims, match.groups(), strict=True):
+        for name, value in zip(self.claims, groups, strict=True):
             if values.setdefault(name, value) != value:
-                return None  # "{org}-{org}" with two different values: nobody's room
+                return _AMBIGUOUS  # "{org}-{org}" with two different values
         return values
 
 
 def _compile(pattern: str, where: str) -> _CompiledPattern:
-    """A room pattern as a regex, checked against the ownership rule:
+    """A room pattern as regexes, checked against the ownership rule:
 
     - no `*` before a placeholder, so where a claim value starts is fixed by literal text;
-    - a placeholder is followed by a literal character (its delimiter) or ends the pattern,
-      and the value it stands for may not contain that delimiter.
+    - a placeholder is followed by a literal character (its delimiter) or ends the pattern.
 
-    Then a room names at most one value for each placeholder: the text from where the
-    value starts up to the first delimiter. A caller whose claim contains the delimiter
-    matches nothing through that pattern.
+    A caller's value matches only if it does not contain its delimiter; and a room that a
+    value containing the delimiter could also claim (under `team-{org}-*`, the room
+    `team-acme-corp-x` could be org `acme`'s or org `acme-corp`'s) belongs to nobody. So a
+    room has at most one owner, whatever values an identity provider hands out.
     """
-    parts: list[str] = []
+    strict: list[str] = []
+    shortest: list[str] = []
+    longest: list[str] = []
     claims: list[str] = []
     position = 0
     placeholders = list(_PLACEHOLDER.finditer(pattern))
@@ -118,7 +134,6 @@ def _compile(pattern: str, where: str) -> _CompiledPattern:
                 f"{where}: {pattern!r}: a * may not come before a {{claim}} placeholder "
                 "(the claim's value would have no fixed start)"
             )
-        parts.append(re.escape(literal))
         following = pattern[match.end() : match.end() + 1]
         adjacent = index + 1 < len(placeholders) and placeholders[index + 1].start() == match.end()
         if following == "*" or adjacent:
@@ -127,18 +142,30 @@ def _compile(pattern: str, where: str) -> _CompiledPattern:
                 "literal character (such as - or :) or end the pattern"
             )
         claims.append(match.group(1))
-        parts.append(f"([^{re.escape(following)}]+)" if following else "(.+)")
+        for parts, group in (
+            (strict, f"([^{re.escape(following)}]+)" if following else "(.+)"),
+            (shortest, "(.+?)"),
+            (longest, "(.+)"),
+        ):
+            parts.extend((re.escape(literal), group))
         position = match.end()
-    parts.append(re.escape(pattern[position:]).replace(r"\*", ".*"))
-    return _CompiledPattern(pattern, re.compile("".join(parts), re.DOTALL), tuple(claims))
+    tail = re.escape(pattern[position:]).replace(r"\*", ".*")
+
+    def compiled(parts: list[str]) -> re.Pattern[str]:
+        return re.compile("".join(parts) + tail, re.DOTALL)
+
+    return _CompiledPattern(
+        pattern, compiled(strict), compiled(shortest), compiled(longest), tuple(claims)
+    )
 
 
 @dataclass(frozen=True)
 class RoomPatterns:
     """The rooms (channels) a policy allows. A room is admitted when a pattern without
     placeholders matches it, or when a pattern matches it with the caller's own claim
-    values and no pattern attributes it to any other values (so overlapping patterns
-    cannot hand one claim value's rooms to another)."""
+    values and no pattern attributes it to any other values or to several (so neither
+    overlapping patterns nor values holding a delimiter hand one value's rooms to
+    another)."""
 
     patterns: tuple[str, ...]
     _compiled: tuple[_CompiledPattern, ...] = field(repr=False, compare=False)
@@ -154,22 +181,16 @@ class RoomPatterns:
         return "*" in self.patterns
 
     def admits(self, room: str, claims: Mapping[str, Any]) -> bool:
-        own = False
-        attributions: list[dict[str, str]] = []
-        for pattern in self._compiled:
-            values = pattern.attribution(room)
-            if values is None:
-                continue
-            if not values:
-                return True  # a room the policy opens to everyone
-            attributions.append(values)
-            if all(claim_text(claims.get(name)) == value for name, value in values.items()):
-                own = True
-        if not own:
+        attributions = [pattern.attribution(room) for pattern in self._compiled]
+        if any(values == {} for values in attributions):
+            return True  # a room the policy opens to everyone
+        owners = [values for values in attributions if values is not None]
+        if not owners or any(values is _AMBIGUOUS for values in owners):
             return False
+        # Every pattern that matches must give the room to the caller's own values.
         return all(
             claim_text(claims.get(name)) == value
-            for values in attributions
+            for values in owners
             for name, value in values.items()
         )
 

@@ -117,15 +117,29 @@ def test_room_patterns_fill_in_the_callers_claims(
 
 def test_a_prefix_of_another_claim_value_does_not_reach_its_rooms() -> None:
     patterns = _patterns("team-{org}-*")
+    # Org acme-corp's room, or acme's? Either reading fits, so it is nobody's.
+    assert not patterns.admits("team-acme-corp-secret", {"org": "acme"})
     assert not patterns.admits("team-acme-corp-secret", {"org": "acme-corp"})
-    # The room's owner is the text up to the first "-": "acme" itself, nobody else.
-    assert patterns.admits("team-acme-corp-secret", {"org": "acme"})
+    assert patterns.admits("team-acme-secret", {"org": "acme"})
+
+
+def test_a_delimiter_other_than_the_rooms_own_characters_keeps_them_usable() -> None:
+    patterns = _patterns("team-{org}:*")
+    assert patterns.admits("team-acme:standup-2024", {"org": "acme"})
+    assert patterns.admits("team-acme-corp:standup", {"org": "acme-corp"})
+    assert not patterns.admits("team-acme-corp:standup", {"org": "acme"})
 
 
 def test_a_claim_holding_the_delimiter_matches_nothing_through_that_pattern() -> None:
     patterns = _patterns("team-{org}-*")
     assert not patterns.admits("team-acme-corp-x", {"org": "acme-corp"})
     assert not patterns.admits("team-a-b-c", {"org": "a-b"})
+
+
+def test_a_public_pattern_opens_its_rooms_to_everyone() -> None:
+    patterns = _patterns("team-{org}-*", "team-lobby-*")
+    assert patterns.admits("team-lobby-1", {})
+    assert patterns.admits("team-lobby-a-b", {"org": "x"})
 
 
 def test_a_room_two_patterns_attribute_to_different_values_is_nobodys() -> None:
@@ -172,22 +186,40 @@ def test_globs_match_whole_names() -> None:
 
 
 _CLAIM = st.text(alphabet=st.sampled_from("ab-:_.*{}ä\u0430 1"), min_size=1, max_size=6)
-_PATTERN = st.sampled_from(
-    ["team-{org}-*", "team-{org}", "{org}:{team}-*", "x{org}-y-*", "team-{org}-*|lobby"]
+_PATTERNS = st.sampled_from(
+    [
+        ("team-{org}-*",),
+        ("team-{org}",),
+        ("{org}:{team}-*",),
+        ("x{org}-y-*",),
+        ("team-{org}-*", "{org}-*"),
+        ("team-{org}-*", "lobby"),
+        ("t-{org}-{team}-*",),
+    ]
 )
 
 
-@given(pattern=_PATTERN, mine=_CLAIM, theirs=_CLAIM, tail=_CLAIM)
+def _fill(pattern: str, claims: dict[str, str], rest: str) -> str:
+    return (
+        pattern.replace("{org}", claims["org"]).replace("{team}", claims["team"]).replace("*", rest)
+    )
+
+
+@given(
+    patterns=_PATTERNS,
+    mine=st.fixed_dictionaries({"org": _CLAIM, "team": _CLAIM}),
+    theirs=st.fixed_dictionaries({"org": _CLAIM, "team": _CLAIM}),
+    rest=_CLAIM,
+)
 def test_no_room_is_admitted_to_two_different_claim_values(
-    pattern: str, mine: str, theirs: str, tail: str
+    patterns: tuple[str, ...], mine: dict[str, str], theirs: dict[str, str], rest: str
 ) -> None:
-    patterns = _patterns(*pattern.split("|"))
-    for room in (
-        pattern.split("|")[0].replace("{org}", mine).replace("{team}", tail).replace("*", tail),
-        pattern.split("|")[0].replace("{org}", theirs).replace("{team}", tail).replace("*", tail),
-        f"team-{mine}-{theirs}",
-        f"team-{theirs}-{tail}",
-    ):
-        a = patterns.admits(room, {"org": mine, "team": tail})
-        b = patterns.admits(room, {"org": theirs, "team": tail})
-        assert not (a and b and mine != theirs), (room, mine, theirs)
+    compiled = _patterns(*patterns)
+    rooms = [_fill(p, who, rest) for p in patterns for who in (mine, theirs)]
+    for room in rooms:
+        if not compiled.admits(room, mine) or not compiled.admits(room, theirs):
+            continue
+        # Both got it: only a public room, or the values the patterns use are the same.
+        used = {name for p in patterns for name in ("org", "team") if f"{{{name}}}" in p}
+        public = any("{" not in p and compiled.admits(room, {}) for p in patterns)
+        assert public or all(mine[n] == theirs[n] for n in used), (room, mine, theirs)
