@@ -83,8 +83,9 @@ def effective_video(video: Mapping[str, Any], policy: LiveKitPolicy) -> dict[str
             continue
         if value is True and allowed is not None and name not in allowed:
             raise PolicyDenied(f"video.{name}", f"grant {name!r} is not allowed for you")
-    if not video.get("roomJoin"):
+    if not video:
         return effective
+    # Also for a token that does not join: it states nothing a verifier could read as more.
     may_publish = allowed is None or "canPublish" in allowed
     if policy.sources is not None and not policy.sources:
         may_publish = False  # no source allowed: LiveKit reads an empty list as every source
