@@ -279,18 +279,20 @@ async def _admit_caller(request: web.Request) -> Caller:
     costs a signed-in caller anything."""
     gate = request.app[GATE]
     limits = gate.settings
-    address = address_key(request.get(CLIENT_ADDRESS))
     try:
         caller = await gate.authenticate(request)
     except ApiError as refused:
         if refused.status == 401:
+            address = address_key(request.get(CLIENT_ADDRESS))
             await gate.limit(f"failed:{address}", limits.address_limit)
         raise
     if caller.kind == "jwt":
         await gate.limit(f"caller:{caller.subject}", limits.caller_limit)
-    elif caller.kind == "api-key":
+        return caller
+    if caller.kind == "api-key":
         await gate.limit(f"caller:{caller.subject}", limits.api_key_limit)
-        await gate.limit(f"key-address:{address}", limits.address_limit)
-    else:
-        await gate.limit(f"address:{address}", limits.address_limit)
+    if limits.address_limit is not None:
+        address = address_key(request.get(CLIENT_ADDRESS))
+        family = "key-address" if caller.kind == "api-key" else "address"
+        await gate.limit(f"{family}:{address}", limits.address_limit)
     return caller

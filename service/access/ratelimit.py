@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import time
@@ -98,6 +99,7 @@ class RedisBuckets:
 IPV6_GROUP_PREFIX = 64  # one subscriber's IPv6 network: a host may use any address in it
 
 
+@functools.lru_cache(maxsize=4096)  # parsing an address costs more than a request's lookup
 def address_key(address: str | None) -> str:
     """The rate-limit name of a client address, one per client: an IPv4 address as it is
     (an IPv4-mapped IPv6 address too), an IPv6 address as its /64 network, canonically

@@ -12,7 +12,7 @@ states the restriction instead of relying on a default. Pure: no clock, no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from service.access.admission import Admitted, admitted
@@ -124,6 +124,8 @@ def _check_rooms(video: Mapping[str, Any], policy: LiveKitPolicy, caller: Caller
 
 
 def _check_participant_data(grant: ParticipantGrant, policy: LiveKitPolicy, admin: bool) -> None:
+    if not (grant.kind or grant.metadata or grant.attributes) and policy.kinds is None:
+        return  # a plain participant: nothing here to judge
     kind = grant.kind or "standard"
     if policy.kinds is not None and kind not in policy.kinds:
         raise PolicyDenied("kind", f"participant kind {kind!r} is not allowed for you")
@@ -157,6 +159,8 @@ def _check_participant_data(grant: ParticipantGrant, policy: LiveKitPolicy, admi
 
 
 def _check_room_config(config: Mapping[str, Any], policy: LiveKitPolicy) -> None:
+    if not config:
+        return
     for name in config:
         if policy.room_config is not None and name not in policy.room_config:
             raise PolicyDenied(f"roomConfig.{name}", f"roomConfig.{name} is not allowed for you")
@@ -200,15 +204,7 @@ def admit_participant(
     """The whole grant, judged: LiveKit's own rules, the configuration's switches, then the
     caller's policy over the effective grant."""
     identity = _identity(caller, asked.identity, identity_field)
-    grant = ParticipantGrant(
-        identity=identity,
-        video=asked.video,
-        name=asked.name,
-        metadata=asked.metadata,
-        attributes=asked.attributes,
-        kind=asked.kind,
-        room_config=asked.room_config,
-    )
+    grant = asked if identity == asked.identity else replace(asked, identity=identity)
     admin = livekit.allow_admin_grants
     try:
         check_participant(grant, allow_admin=admin)
@@ -223,16 +219,8 @@ def admit_participant(
     except PolicyDenied as denied:
         raise _forbidden(denied.field, denied.message) from None
     seconds = _ttl(livekit, policy, ttl)
-    final = ParticipantGrant(
-        identity=identity,
-        video=video,
-        name=grant.name,
-        metadata=grant.metadata,
-        attributes=grant.attributes,
-        kind=grant.kind,
-        room_config=grant.room_config,
-    )
+    claims = participant_claims(grant)
+    if video:
+        claims["video"] = video
     room = video.get("room")
-    return admitted(
-        LiveKitGrant(identity, participant_claims(final), seconds, room if room else None)
-    )
+    return admitted(LiveKitGrant(identity, claims, seconds, room if room else None))

@@ -11,7 +11,7 @@ are judged on their room before VideoSDK is called. Pure: no clock, no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from service.access.admission import Admitted, admitted
@@ -112,7 +112,7 @@ def admit_token(
                 "participantId", "your login identity cannot be a VideoSDK participantId"
             ) from None
     roles = tuple(asked.roles) if asked.roles is not None else PARTICIPANT_ROLES
-    grant = replace(asked, participant_id=participant, roles=roles)
+    grant = TokenGrant(asked.permissions, asked.room_id, participant, roles)
     try:
         check_grant(grant)
     except TokenRuleError as error:
