@@ -429,3 +429,15 @@ async def test_a_present_livekit_section_refuses_metadata_and_room_config_it_doe
     ):
         status, _ = await _call(client, "POST", "/v1/livekit/token", {"room": "r", **extra})
         assert status == 403, extra
+
+
+async def test_a_wildcard_channel_token_needs_a_policy_that_allows_every_channel(
+    make_client: MakeClient,
+) -> None:
+    agora = agora_settings(allow_wildcard_channel=True)
+    body = {"channel": "*", "role": "subscriber"}
+    client = await _governed(make_client, "[agora]\nchannels = ['team-{org}-*']\n", agora=agora)
+    status, answer = await _call(client, "POST", "/v1/agora/rtc-token", body, org="acme")
+    assert (status, answer["field"]) == (403, "channel")
+    client = await _governed(make_client, "[agora]\nchannels = ['*']\n", agora=agora)
+    assert (await _call(client, "POST", "/v1/agora/rtc-token", body))[0] == 200
