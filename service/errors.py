@@ -28,3 +28,8 @@ class ApiError(Exception):
     @classmethod
     def invalid_field(cls, field: str, message: str) -> ApiError:
         return cls(400, "invalid_field", f"{field}: {message}", field=field)
+
+    @classmethod
+    def forbidden(cls, field: str | None, message: str) -> ApiError:
+        """Outside what the configuration or the caller's policy allows."""
+        return cls(403, "forbidden", message, field=field)

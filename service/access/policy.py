@@ -52,6 +52,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.livekit import tokens as livekit_tokens
+from service.videosdk import tokens as videosdk_tokens
+
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
 
 
@@ -208,42 +211,18 @@ def glob_matches(patterns: Iterable[str], value: str) -> bool:
 
 AGORA_ROLES = frozenset({"publisher", "subscriber"})
 LIVEKIT_PARTICIPANT_GRANTS = frozenset({"canPublish", "canSubscribe", "canPublishData"})
+# Every boolean video grant (canPublishSources is accepted for old policy files: narrowing
+# the sources is always allowed) and destinationRoom.
 LIVEKIT_GRANTS = frozenset(
-    {
-        *LIVEKIT_PARTICIPANT_GRANTS,
-        "canPublishSources",  # accepted for old policy files; narrowing sources is always allowed
-        "canUpdateOwnMetadata",
-        "canSubscribeMetrics",
-        "roomCreate",
-        "roomList",
-        "roomRecord",
-        "roomAdmin",
-        "ingressAdmin",
-        "hidden",
-        "recorder",
-        "agent",
-        "canManageAgentSession",
-        "destinationRoom",
-    }
-)
-LIVEKIT_SOURCES = frozenset({"camera", "microphone", "screen_share", "screen_share_audio"})
-LIVEKIT_KINDS = frozenset({"standard", "ingress", "egress", "sip", "agent", "connector", "bridge"})
-LIVEKIT_ROOM_CONFIG = frozenset(
-    {
-        "name",
-        "emptyTimeout",
-        "departureTimeout",
-        "maxParticipants",
-        "metadata",
-        "minPlayoutDelay",
-        "maxPlayoutDelay",
-        "syncStreams",
-        "agents",
-        "tags",
-    }
-)
-VIDEOSDK_PERMISSIONS = frozenset({"allow_join", "ask_join", "allow_mod"})
-VIDEOSDK_ROLES = frozenset({"rtc", "crawler"})
+    name
+    for name, kind in livekit_tokens.VIDEO_GRANT_TYPES.items()
+    if kind is bool or name in ("canPublishSources", "destinationRoom")
+) - {"roomJoin"}
+LIVEKIT_SOURCES = livekit_tokens.TRACK_SOURCES
+LIVEKIT_KINDS = livekit_tokens.PARTICIPANT_KINDS
+LIVEKIT_ROOM_CONFIG = frozenset(livekit_tokens.ROOM_CONFIG_TYPES)
+VIDEOSDK_PERMISSIONS = frozenset(videosdk_tokens.PERMISSIONS)
+VIDEOSDK_ROLES = frozenset(videosdk_tokens.ROLES)
 
 
 @dataclass(frozen=True)

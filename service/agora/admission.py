@@ -101,15 +101,11 @@ def _rule(field: str, check: Any, *args: Any, **kwargs: Any) -> Any:
         raise ApiError.invalid_field(field, str(violation)) from None
 
 
-def _forbidden(field: str | None, message: str) -> ApiError:
-    return ApiError(403, "forbidden", message, field=field)
-
-
 def _lifetime(agora: AgoraSettings, policy: AgoraPolicy, asked: int | None, field: str) -> int:
     try:
         seconds = lifetime(policy.max_expire, asked, agora.token_expire, field=field)
     except PolicyDenied as denied:
-        raise _forbidden(denied.field, denied.message) from None
+        raise ApiError.forbidden(denied.field, denied.message) from None
     value: int = _rule(field, check_expire, seconds, maximum=agora.max_token_expire)
     return value
 
@@ -121,7 +117,7 @@ def _own_identity(caller: Caller) -> int | str | None:
     try:
         return agora_identity(caller.identity)
     except IdentityError as error:
-        raise _forbidden("uid", f"your login identity {error}") from None
+        raise ApiError.forbidden("uid", f"your login identity {error}") from None
 
 
 def _bound_user(caller: Caller, given: str | None, field: str) -> str:
@@ -129,7 +125,7 @@ def _bound_user(caller: Caller, given: str | None, field: str) -> str:
     own = caller.identity
     if own is not None:
         if given not in (None, "", own):
-            raise _forbidden(
+            raise ApiError.forbidden(
                 field, f"{field}: must be your own identity from your login ({own!r}), or left out"
             )
         given = own
@@ -185,7 +181,7 @@ def _who(ask: RtcTokenRequest, own: int | str | None) -> int | str:
         if given is not None and (type(given) is not type(own) or given != own):
             field = "uid" if ask.uid is not None else "user_account"
             kind = "uid" if isinstance(own, int) else "user_account"
-            raise _forbidden(
+            raise ApiError.forbidden(
                 field,
                 f"{field}: must be your own identity from your login ({kind} {own!r}), or left out",
             )
@@ -208,14 +204,14 @@ def _check_channel(agora: AgoraSettings, policy: AgoraPolicy, channel: str, call
     if checked == WILDCARD_CHANNEL:
         # A wildcard token joins every channel: only a policy that allows every channel.
         if not policy.channels.allows_any:
-            raise _forbidden(
+            raise ApiError.forbidden(
                 "channel", "the wildcard channel '*' reaches channels you may not join"
             )
         return checked
     try:
         policy.channels.check(checked, caller.claims, field="channel", noun="channel")
     except PolicyDenied as denied:
-        raise _forbidden(denied.field, denied.message) from None
+        raise ApiError.forbidden(denied.field, denied.message) from None
     return checked
 
 
@@ -229,7 +225,7 @@ def admit_rtc(
     # The role as Agora reads the token: any publish privilege makes a publisher.
     role = Role.PUBLISHER if set(privileges) - {_JOIN} else Role.SUBSCRIBER
     if policy.roles is not None and ROLE_NAMES[role] not in policy.roles:
-        raise _forbidden("role", f"role {ROLE_NAMES[role]!r} is not allowed for you")
+        raise ApiError.forbidden("role", f"role {ROLE_NAMES[role]!r} is not allowed for you")
     rtm_user_id: str | None = None
     if ask.with_rtm:
         if agora.token_version == accesstoken006.VERSION:
@@ -237,7 +233,7 @@ def admit_rtc(
                 "with_rtm", "RTC and RTM in one token needs AGORA_TOKEN_VERSION=007"
             )
         if not policy.rtm:
-            raise _forbidden("with_rtm", "RTM tokens are not allowed for you")
+            raise ApiError.forbidden("with_rtm", "RTM tokens are not allowed for you")
         rtm_user_id = account_for_uid(who)
         if not rtm_user_id:
             raise ApiError.invalid_field(
@@ -250,7 +246,7 @@ def admit_rtm(
     agora: AgoraSettings, caller: Caller, policy: AgoraPolicy, ask: RtmTokenRequest
 ) -> Admitted[RtmGrant]:
     if not policy.rtm:
-        raise _forbidden(None, "RTM tokens are not allowed for you")
+        raise ApiError.forbidden(None, "RTM tokens are not allowed for you")
     user_id = _bound_user(caller, ask.user_id, "user_id")
     return admitted(RtmGrant(user_id, _lifetime(agora, policy, ask.expire, "expire")))
 
@@ -261,18 +257,18 @@ def admit_chat(
     if ask.kind not in ("user", "app"):
         raise ApiError.invalid_field("kind", "must be 'user' or 'app'")
     if not policy.chat:
-        raise _forbidden("kind", "Chat tokens are not allowed for you")
+        raise ApiError.forbidden("kind", "Chat tokens are not allowed for you")
     if ask.kind == "app":
         if ask.user_id is not None:
             raise ApiError.invalid_field("user_id", "must not be given for an app token")
         if not agora.allow_chat_app_tokens:
-            raise _forbidden(
+            raise ApiError.forbidden(
                 "kind",
                 "Chat app tokens administer the whole Chat app and are off by default; "
                 "set AGORA_ALLOW_CHAT_APP_TOKENS=true to issue them",
             )
         if not policy.chat_app:
-            raise _forbidden("kind", "Chat app tokens are not allowed for you")
+            raise ApiError.forbidden("kind", "Chat app tokens are not allowed for you")
         return admitted(ChatGrant("app", None, _lifetime(agora, policy, ask.expire, "expire")))
     user_id = _bound_user(caller, ask.user_id, "user_id")
     return admitted(ChatGrant("user", user_id, _lifetime(agora, policy, ask.expire, "expire")))

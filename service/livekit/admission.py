@@ -44,16 +44,12 @@ class LiveKitGrant:
     room: str | None
 
 
-def _forbidden(field: str | None, message: str) -> ApiError:
-    return ApiError(403, "forbidden", message, field=field)
-
-
 def _identity(caller: Caller, asked: str, field: str) -> str:
     own = caller.identity
     if own is None:
         return asked
     if asked not in ("", own):
-        raise _forbidden(
+        raise ApiError.forbidden(
             field, f"{field}: must be your own identity from your login ({own!r}), or left out"
         )
     return own
@@ -63,7 +59,7 @@ def _ttl(livekit: LiveKitSettings, policy: LiveKitPolicy, asked: int | None) -> 
     try:
         seconds = lifetime(policy.max_ttl, asked, livekit.token_ttl, field="ttl")
     except PolicyDenied as denied:
-        raise _forbidden(denied.field, denied.message) from None
+        raise ApiError.forbidden(denied.field, denied.message) from None
     if not MIN_TTL_SECONDS <= seconds <= livekit.max_token_ttl:
         raise ApiError.invalid_field(
             "ttl",
@@ -214,10 +210,10 @@ def admit_participant(
         _check_room_config(grant.room_config, policy)
     except GrantError as error:
         if error.forbidden:
-            raise _forbidden(error.field, str(error)) from None
+            raise ApiError.forbidden(error.field, str(error)) from None
         raise ApiError.invalid_field(error.field, error.message) from None
     except PolicyDenied as denied:
-        raise _forbidden(denied.field, denied.message) from None
+        raise ApiError.forbidden(denied.field, denied.message) from None
     seconds = _ttl(livekit, policy, ttl)
     claims = participant_claims(grant)
     if video:

@@ -48,10 +48,6 @@ class MeetingCall:
     body: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _forbidden(field: str | None, message: str) -> ApiError:
-    return ApiError(403, "forbidden", message, field=field)
-
-
 def _rule(error: TokenRuleError) -> ApiError:
     return ApiError.invalid_field(error.field, error.message)
 
@@ -60,11 +56,11 @@ def _check_room(policy: VideoSdkPolicy, caller: Caller, room_id: str | None, fie
     if policy.rooms is None:
         return
     if room_id is None:
-        raise _forbidden(field, f"name the room ({field}): you are limited to some rooms")
+        raise ApiError.forbidden(field, f"name the room ({field}): you are limited to some rooms")
     try:
         policy.rooms.check(room_id, caller.claims, field=field, noun="room")
     except PolicyDenied as denied:
-        raise _forbidden(denied.field, denied.message) from None
+        raise ApiError.forbidden(denied.field, denied.message) from None
 
 
 def may_moderate(videosdk: VideoSdkSettings, policy: VideoSdkPolicy) -> bool:
@@ -76,13 +72,13 @@ def may_moderate(videosdk: VideoSdkSettings, policy: VideoSdkPolicy) -> bool:
 
 def _check_admin(videosdk: VideoSdkSettings, grant: TokenGrant, roles: Sequence[str]) -> None:
     if "allow_mod" in grant.permissions and not videosdk.allow_mod_tokens:
-        raise _forbidden(
+        raise ApiError.forbidden(
             "permissions",
             "allow_mod lets its holder control other participants and is off by default; "
             "set VIDEOSDK_ALLOW_MOD_TOKENS=true to issue it",
         )
     if "crawler" in roles and not videosdk.allow_crawler_tokens:
-        raise _forbidden(
+        raise ApiError.forbidden(
             "roles",
             "the crawler role calls VideoSDK's server API and is off by default; "
             "set VIDEOSDK_ALLOW_CRAWLER_TOKENS=true to issue it",
@@ -101,14 +97,14 @@ def admit_token(
     own = caller.identity
     if own is not None:
         if participant not in (None, own):
-            raise _forbidden(
+            raise ApiError.forbidden(
                 "participantId",
                 f"participantId: must be your own identity from your login ({own!r}), or left out",
             )
         try:
             participant = check_participant_id(own)
         except TokenRuleError:
-            raise _forbidden(
+            raise ApiError.forbidden(
                 "participantId", "your login identity cannot be a VideoSDK participantId"
             ) from None
     roles = tuple(asked.roles) if asked.roles is not None else PARTICIPANT_ROLES
@@ -121,14 +117,16 @@ def admit_token(
     _check_room(policy, caller, grant.room_id, "roomId")
     for permission in grant.permissions:
         if policy.permissions is not None and permission not in policy.permissions:
-            raise _forbidden("permissions", f"permission {permission!r} is not allowed for you")
+            raise ApiError.forbidden(
+                "permissions", f"permission {permission!r} is not allowed for you"
+            )
     for role in roles:
         if policy.roles is not None and role not in policy.roles:
-            raise _forbidden("roles", f"role {role!r} is not allowed for you")
+            raise ApiError.forbidden("roles", f"role {role!r} is not allowed for you")
     try:
         seconds = lifetime(policy.max_ttl, ttl, videosdk.token_ttl, field="ttl")
     except PolicyDenied as denied:
-        raise _forbidden(denied.field, denied.message) from None
+        raise ApiError.forbidden(denied.field, denied.message) from None
     if not MIN_TTL_SECONDS <= seconds <= videosdk.max_token_ttl:
         raise ApiError.invalid_field(
             "ttl", f"must be from {MIN_TTL_SECONDS} to {videosdk.max_token_ttl} seconds"
@@ -152,11 +150,11 @@ def admit_meeting(
         except TokenRuleError as error:
             raise _rule(error) from None
     if not policy.meetings:
-        raise _forbidden(None, "creating and validating meetings is not allowed for you")
+        raise ApiError.forbidden(None, "creating and validating meetings is not allowed for you")
     _check_room(policy, caller, room_id, field)
     body = dict(body or {})
     if "webhook" in body and not policy.meeting_webhooks:
-        raise _forbidden("webhook", "meeting webhooks are not allowed for you")
+        raise ApiError.forbidden("webhook", "meeting webhooks are not allowed for you")
     return admitted(MeetingCall(room_id, body))
 
 
