@@ -6,6 +6,7 @@ the forwarder pushes them to the app, the events API lets the app pull them.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 from typing import Any
@@ -19,6 +20,22 @@ from service.responses import json_response
 from service.store.base import NewEvent, StoreUnavailable
 
 log = get_logger("service.events")
+
+
+MAX_NAME_LENGTH = 256
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def safe_name(value: object) -> str | None:
+    """An event id or ordering key as the store, the logs and the forwarder's headers can
+    carry it: a string of printable, valid Unicode, at most 256 characters, as it is; any
+    other string by its digest (so a redelivery still has the same name); None for no
+    string. The platform signed the event, so it is kept, never refused for its id."""
+    if not isinstance(value, str) or not value:
+        return None
+    if len(value) <= MAX_NAME_LENGTH and _UNSAFE.search(value) is None:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 async def take_event(
@@ -92,10 +109,12 @@ async def list_events(request: web.Request) -> web.Response:
     if unknown:
         raise ApiError.invalid_field(unknown[0], "unknown query parameter")
     after = request.query.get("after") or None
-    if after is not None and _CURSOR.fullmatch(after) is None:
+    if after is not None and (
+        _CURSOR.fullmatch(after) is None or any(int(part) >= 2**63 for part in after.split("-"))
+    ):
         raise ApiError.invalid_field("after", "is not a cursor this API gave out")
     raw_limit = request.query.get("limit", "100")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 500:
+    if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= 500:
         raise ApiError.invalid_field("limit", "must be a whole number from 1 to 500")
     try:
         events = await request.app[EVENT_STORE].list_events(

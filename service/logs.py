@@ -23,6 +23,8 @@ from typing import Any, BinaryIO
 import orjson
 import structlog
 
+from service.responses import dump_json
+
 # Seconds a JSON line may wait in memory before it is written.
 FLUSH_INTERVAL = 0.1
 # Bytes that are written at once, whatever their age.
@@ -108,6 +110,10 @@ _ACCESS_LINE = orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z
 _access = {"enabled": True, "json": False}
 
 
+def _render(event: Any, **_: Any) -> bytes:
+    return dump_json(event)
+
+
 def configure_logging(log_format: str, level: str, *, stream: BinaryIO | None = None) -> None:
     """Set up structlog for this process; JSON lines go to `stream` (default stdout)."""
     renderer: structlog.types.Processor
@@ -117,7 +123,7 @@ def configure_logging(log_format: str, level: str, *, stream: BinaryIO | None = 
         logger_factory = structlog.PrintLoggerFactory(file=sys.stdout)
     else:
         # orjson writes the line as bytes, several times faster than json + print.
-        renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
+        renderer = structlog.processors.JSONRenderer(serializer=_render)
         _writer.flush()
         _writer.stream = sys.stdout.buffer if stream is None else stream
         logger_factory = lambda *_: _BatchedLogger(_writer)  # noqa: E731
@@ -160,7 +166,7 @@ def log_request(**fields: Any) -> None:
         # utc=True) does (isoformat with Z), from C.
         "timestamp": datetime.now(UTC),
     }
-    _writer.write(orjson.dumps(line, option=_ACCESS_LINE))
+    _writer.write(dump_json(line, _ACCESS_LINE))
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:

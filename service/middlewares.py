@@ -30,7 +30,7 @@ from service.metrics import WEBHOOK_REJECTIONS, request_answered
 from service.proxy import client_address, forwarded_chain, is_trusted
 from service.responses import json_response
 from service.signatures import WebhookRejected
-from service.validation import read_body
+from service.validation import check_headers, read_body
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -199,6 +199,7 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     """What the route declared (a caller for token routes, a signature for webhooks),
     then the handler's response; or the JSON error in the route's shape."""
     try:
+        check_headers(request.headers)
         declared = request.match_info.handler
         # Preflights carry no credentials.
         if getattr(declared, "__needs_caller__", False) and request.method != "OPTIONS":

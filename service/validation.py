@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -19,6 +20,37 @@ from service.errors import ApiError
 
 BODY_LIMIT = web.AppKey("body_limit", int)
 BODY_TIMEOUT = web.AppKey("body_timeout", float)
+
+
+# The request headers the service reads. aiohttp decodes header bytes as UTF-8 with
+# surrogateescape, so bytes that are not UTF-8 arrive as lone surrogates; they are refused
+# here, once, before any route logic reads a header.
+READ_HEADERS = (
+    "Authorization",
+    "X-API-Key",
+    "Agora-Signature",
+    "Agora-Signature-V2",
+    "videosdk-signature",
+    "Origin",
+    "X-Forwarded-For",
+    "Forwarded",
+    "X-Request-ID",
+    "Content-Type",
+)
+
+
+def check_headers(headers: Mapping[str, str]) -> None:
+    """400 malformed_header when a header the service reads is not valid UTF-8."""
+    for name in READ_HEADERS:
+        value = headers.get(name)
+        if value is None or value.isascii():
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(
+                400, "malformed_header", f"{name}: is not valid UTF-8", field=name
+            ) from None
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -34,18 +66,53 @@ def _no_constants(name: str) -> Any:
     raise ApiError(400, "malformed_json", f"{name} is not valid JSON")
 
 
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # what every JSON encoder here can write back
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _bounded_int(text: str) -> int:
+    # Digit strings only reach here; very long ones are refused before int() parses them.
+    if len(text) > 21 or not INT_MIN <= (value := int(text)) <= INT_MAX:
+        raise ApiError(400, "malformed_json", "a number in the body is beyond 64 bits")
+    return value
+
+
 # Built once: json.loads with hooks builds a new decoder on every call.
-_STRICT = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+_STRICT = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates, parse_constant=_no_constants, parse_int=_bounded_int
+)
+# For bodies a platform signed: taken as they come (huge numbers, lone surrogates), since
+# refusing one would only make the platform deliver it again and again.
+_LENIENT = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
 
 
-def _parse_strict(raw: bytes) -> Any:
+def _has_surrogate(value: Any) -> bool:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
+def _parse_strict(raw: bytes, *, signed: bool) -> Any:
     try:
         # What json.loads does with bytes: UTF-8, -16 or -32, as the first bytes say.
-        return _STRICT.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass" if signed else "strict")
+        value = (_LENIENT if signed else _STRICT).decode(text)
     except (ValueError, RecursionError):
         # JSONDecodeError and UnicodeDecodeError are ValueErrors; RecursionError is
         # deep nesting. Neither message is useful to a client.
         raise ApiError(400, "malformed_json", "request body is not valid JSON") from None
+    if not signed and "\\u" in text and _has_surrogate(value):
+        raise ApiError(400, "malformed_json", "request body holds a lone surrogate (\\ud800)")
+    return value
 
 
 def _nothing_lost(raw: bytes, value: Any) -> bool:
@@ -83,8 +150,10 @@ def _nothing_lost(raw: bytes, value: Any) -> bool:
     return colons == raw.count(b":")
 
 
-def parse_json(raw: bytes) -> Any:
-    """One JSON value, strictly: no duplicate keys, no NaN or Infinity.
+def parse_json(raw: bytes, *, signed: bool = False) -> Any:
+    """One JSON value, strictly: no duplicate keys, no NaN or Infinity; for a client's
+    body also valid UTF-8 text without lone surrogates, and integers within 64 bits.
+    `signed`: a body a platform signed, whose text and numbers are taken as they come.
 
     orjson first: the standard library's decoder with a duplicate-key hook costs about
     ten times as much. orjson keeps the last of repeated keys and reads huge integers
@@ -100,7 +169,7 @@ def parse_json(raw: bytes) -> Any:
         else:
             if _nothing_lost(raw, value):
                 return value
-    return _parse_strict(raw)
+    return _parse_strict(raw, signed=signed)
 
 
 def _too_large(limit: int) -> ApiError:

@@ -13,14 +13,34 @@ from service.errors import ApiError
 from service.validation import _no_constants, _no_duplicates, parse_json
 
 
+def _out_of_contract(value: Any) -> bool:
+    """A client's body holds only text that is valid Unicode and integers within 64 bits."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int) and not -(2**63) <= item <= 2**64 - 1:
+            return True
+        if isinstance(item, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in item):
+            return True
+        if isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 def strict_reference(raw: bytes) -> str:
     """The standard library's answer, before any fast path: repr keeps 1, 1.0 and True
-    apart, and keeps key order."""
+    apart, and keeps key order. Text must decode strictly."""
     try:
-        value = json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        text = raw.decode(json.detect_encoding(raw))
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except (ApiError, ValueError, RecursionError):
         return "error"
-    return repr(value)
+    return "error" if _out_of_contract(value) else repr(value)
 
 
 def answer(raw: bytes) -> str:

@@ -32,7 +32,7 @@ from service.agora.tokens import Role
 from service.config import AgoraSettings
 from service.context import CLOCK, GATE, SALT, SETTINGS
 from service.errors import ApiError
-from service.events import take_event
+from service.events import safe_name, take_event
 from service.metrics import token_issued
 from service.middlewares import VERIFIED_BODY, error_shape, needs_caller, takes_signed_body
 from service.responses import json_response
@@ -251,18 +251,18 @@ async def verify_ncs_body(request: web.Request, body: bytes) -> bytes:
 @takes_signed_body("agora")
 async def agora_webhook(request: web.Request) -> web.Response:
     body: bytes = request[VERIFIED_BODY]
-    event = parse_json(body)
-    notice_id = event.get("noticeId") if isinstance(event, dict) else None
-    if not isinstance(notice_id, str) or not notice_id:
+    event = parse_json(body, signed=True)
+    notice_id = safe_name(event.get("noticeId")) if isinstance(event, dict) else None
+    if notice_id is None:
         raise ApiError(400, "malformed_event", "webhook body is not an Agora NCS notice")
     payload = object_field(event, "payload")
-    channel = payload.get("channelName")
+    channel = safe_name(payload.get("channelName"))
     # NCS resends a notice under the same noticeId (notifyMs changes): dedupe on it.
     return await take_event(
         request,
         provider="agora",
         event_id=notice_id,
-        ordering_key=f"channel:{channel}" if isinstance(channel, str) else "",
+        ordering_key=f"channel:{channel}" if channel is not None else "",
         body=body,
         summary={
             "event_type": event.get("eventType"),

@@ -16,7 +16,7 @@ from service.access.gate import caller_of
 from service.config import LiveKitSettings
 from service.context import CLOCK, GATE, SETTINGS
 from service.errors import ApiError
-from service.events import take_event
+from service.events import safe_name, take_event
 from service.livekit.admission import LiveKitGrant, admit_participant
 from service.livekit.issue import issue_participant_token, signing_key_of
 from service.livekit.tokens import AGENT_DISPATCH_TYPES, ROOM_CONFIG_TYPES, ParticipantGrant
@@ -243,20 +243,21 @@ def _ordering_key(event: dict[str, Any]) -> str:
         ("track", "sid"),
     ):
         value = event.get(name)
-        if isinstance(value, dict) and isinstance(value.get(key), str) and value[key]:
-            return f"{name}:{value[key]}"
+        named = safe_name(value.get(key)) if isinstance(value, dict) else None
+        if named is not None:
+            return f"{name}:{named}"
     return ""
 
 
 @takes_signed_body("livekit")
 async def livekit_webhook(request: web.Request) -> web.Response:
     verified: VerifiedWebhook = request[VERIFIED_BODY]
-    event = parse_json(verified.body)
+    event = parse_json(verified.body, signed=True)
     if not isinstance(event, dict) or not isinstance(event.get("event"), str):
         raise ApiError(400, "malformed_event", "webhook body is not a LiveKit event")
     # LiveKit stamps every event with an id; fall back to the body's digest if absent.
-    event_id = event.get("id")
-    if not isinstance(event_id, str) or not event_id:
+    event_id = safe_name(event.get("id"))
+    if event_id is None:
         event_id = "sha256:" + hashlib.sha256(verified.body).hexdigest()
     summary = summarize_event(event)
     return await take_event(

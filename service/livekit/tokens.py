@@ -111,13 +111,21 @@ def _size(value: str) -> int:
     return len(value.encode("utf-8"))
 
 
+UINT32_MAX = 2**32 - 1  # RoomConfiguration's numbers are uint32 in LiveKit's protobuf
+
+
 def _check_type(field_name: str, value: Any, expected: type) -> None:
     if expected is int:
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= UINT32_MAX
     else:
         ok = isinstance(value, expected)
     if not ok:
-        kinds = {bool: "true or false", str: "a string", int: "a whole number", list: "a list"}
+        kinds = {
+            bool: "true or false",
+            str: "a string",
+            int: f"a whole number from 0 to {UINT32_MAX}",
+            list: "a list",
+        }
         raise GrantError(field_name, f"must be {kinds.get(expected, 'an object')}")
 
 
@@ -141,7 +149,7 @@ def check_video_grant(video: Mapping[str, Any], *, allow_admin: bool) -> None:
             )
     sources = video.get("canPublishSources", [])
     for source in sources:
-        if source not in TRACK_SOURCES:
+        if not isinstance(source, str) or source not in TRACK_SOURCES:
             raise GrantError(
                 "video.canPublishSources",
                 f"{source!r} is not one of {', '.join(sorted(TRACK_SOURCES))}",

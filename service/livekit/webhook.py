@@ -78,7 +78,7 @@ def verify_webhook(
     if not_before is not None and now < not_before - LEEWAY_SECONDS:
         raise _reject("token is not valid yet")
     checksum = claims.get("sha256")
-    if not isinstance(checksum, str) or not checksum:
+    if not isinstance(checksum, str) or not checksum or not checksum.isascii():
         # Without it any token signed with the secret (a participant's, say) would
         # vouch for any body.
         raise _reject("token has no sha256 claim: not a webhook token")

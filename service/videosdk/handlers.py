@@ -16,7 +16,7 @@ from service.access.gate import caller_of
 from service.config import VideoSdkSettings
 from service.context import CLOCK, GATE, SETTINGS, TOKEN_IDS, VIDEOSDK_API, VIDEOSDK_WEBHOOK_KEY
 from service.errors import ApiError
-from service.events import take_event
+from service.events import safe_name, take_event
 from service.metrics import token_issued
 from service.middlewares import VERIFIED_BODY, needs_caller, takes_signed_body
 from service.responses import json_response
@@ -207,18 +207,18 @@ async def verify_videosdk_body(request: web.Request, body: bytes) -> bytes:
 @takes_signed_body("videosdk")
 async def videosdk_webhook(request: web.Request) -> web.Response:
     body: bytes = request[VERIFIED_BODY]
-    event = parse_json(body)
+    event = parse_json(body, signed=True)
     if not isinstance(event, dict) or not isinstance(event.get("webhookType"), str):
         raise ApiError(400, "malformed_event", "webhook body is not a VideoSDK event")
     data = object_field(event, "data")
-    meeting = data.get("meetingId")
+    meeting = safe_name(data.get("meetingId"))
     # VideoSDK events carry no id of their own: the body's digest names a redelivery.
     event_id = "sha256:" + hashlib.sha256(body).hexdigest()
     return await take_event(
         request,
         provider="videosdk",
         event_id=event_id,
-        ordering_key=f"meeting:{meeting}" if isinstance(meeting, str) else "",
+        ordering_key=f"meeting:{meeting}" if meeting is not None else "",
         body=body,
         summary={
             "event_type": event["webhookType"],
