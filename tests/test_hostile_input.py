@@ -183,7 +183,7 @@ NCS_SECRET = "ncs-secret-0123456789"
 
 
 def _mutate(template: dict[str, Any], data: st.DataObject) -> dict[str, Any]:
-    body = json.loads(json.dumps(template))
+    body: dict[str, Any] = json.loads(json.dumps(template))
     for key in data.draw(st.lists(st.sampled_from(sorted(body)), max_size=3, unique=True)):
         value = body[key]
         if isinstance(value, dict) and value and data.draw(st.booleans()):
