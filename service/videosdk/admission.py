@@ -24,7 +24,7 @@ from service.videosdk.tokens import (
     TokenRuleError,
     check_grant,
     check_participant_id,
-    check_room_id,
+    check_meeting_id,
     server_grant,
 )
 
@@ -146,7 +146,7 @@ def admit_meeting(
     to VideoSDK. A webhook in the body needs the policy's meeting_webhooks."""
     if room_id is not None:
         try:
-            check_room_id(room_id, field)
+            check_meeting_id(room_id, field)
         except TokenRuleError as error:
             raise _rule(error) from None
     if not policy.meetings:

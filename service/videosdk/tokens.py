@@ -67,6 +67,22 @@ def check_room_id(room_id: str, field: str = "roomId") -> str:
     return room_id
 
 
+# A meeting id that goes into an upstream URL path: characters that stand for themselves
+# in a path segment (RFC 3986 pchar, without "%"), so the path VideoSDK receives is exactly
+# /v2/rooms/validate/<id>, whatever decoding a proxy or client library applies.
+_MEETING_ID = re.compile(r"[A-Za-z0-9._~:@!$&'()*+,;=-]{1,256}")
+
+
+def check_meeting_id(meeting_id: str, field: str = "meetingId") -> str:
+    if _MEETING_ID.fullmatch(meeting_id) is None or meeting_id in (".", ".."):
+        raise TokenRuleError(
+            field,
+            "must be 1 to 256 of A-Z a-z 0-9 and . _ ~ : @ ! $ & ' ( ) * + , ; = - "
+            "(no '/', '%', spaces or control characters), and not '.' or '..'",
+        )
+    return meeting_id
+
+
 def check_grant(grant: TokenGrant) -> None:
     _distinct_known("permissions", grant.permissions, PERMISSIONS)
     if "ask_join" in grant.permissions and len(grant.permissions) > 1:

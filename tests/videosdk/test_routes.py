@@ -297,12 +297,48 @@ async def test_a_disabled_meeting_is_reported_as_disabled(vs: Client, fake: Fake
     assert (await response.json())["error"] == "meeting_disabled"
 
 
-async def test_a_meeting_id_with_a_slash_stays_one_path_segment(
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "%2E%2E",
+        "%2e%2e",
+        ".%2E",
+        "%252E%252E",
+        "..%2F",
+        "a%2Fb",
+        "a%5Cb",
+        "%00",
+        "a%0Ab",
+        "a%20b",
+        "a%3Fb",
+        "a%23b",
+        "%C2%B2",
+        "x" * 257,
+    ],
+)
+async def test_a_hostile_meeting_id_never_reaches_videosdk(
+    vs: Client, fake: FakeVideoSdk, hostile: str
+) -> None:
+    response = await vs.post(f"/validate-meeting/{hostile}")
+    assert response.status in (400, 404), await response.text()  # 404: aiohttp's router
+    assert fake.requests == []
+
+
+async def test_a_meeting_id_reaches_videosdk_as_exactly_one_path_segment(
     vs: Client, fake: FakeVideoSdk
 ) -> None:
-    response = await vs.post("/validate-meeting/a%2Fb")
-    assert response.status == 404
-    assert fake.requests[-1].path == "/v2/rooms/validate/a%2Fb"
+    response = await vs.post("/validate-meeting/team.a_b~c:1")
+    assert response.status == 404  # the fake has no such room
+    assert fake.requests[-1].path == "/v2/rooms/validate/team.a_b~c:1"
+
+
+async def test_a_dot_segment_meeting_id_is_refused_when_created(
+    vs: Client, fake: FakeVideoSdk
+) -> None:
+    for hostile in ("..", ".", "a/b"):
+        response = await vs.post("/create-meeting", json={"customRoomId": hostile})
+        assert (response.status, (await response.json())["field"]) == (400, "customRoomId")
+    assert fake.requests == []
 
 
 # --- upstream failures ---
