@@ -23,8 +23,8 @@ from service.videosdk.tokens import (
     TokenGrant,
     TokenRuleError,
     check_grant,
-    check_participant_id,
     check_meeting_id,
+    check_participant_id,
     server_grant,
 )
 
