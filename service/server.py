@@ -49,11 +49,19 @@ class DrainingRunner(web.AppRunner):
         if lifecycle is not None:
             lifecycle.ready = False
             log.info("draining", in_flight=lifecycle.in_flight, timeout=self._grace)
-            for site in self.sites:
+            listeners = [
+                site.listener
+                for site in self.sites
+                if isinstance(site, AcceptingSite) and site.listener is not None
+            ]
+            for listener in listeners:
                 # Close only the listening socket; open connections are still read.
-                server = getattr(site, "_server", None)
-                if server is not None:
-                    server.close()
+                listener.close()
+            for listener in listeners:
+                await listener.wait_closed()
+            # The connections taken from the backlog sent their requests with their
+            # handshakes: a moment lets those requests start before idleness is judged.
+            await asyncio.sleep(BACKLOG_SETTLE_SECONDS)
             if not await lifecycle.wait_idle(self._grace):
                 log.warning("shutdown timeout reached; closing", in_flight=lifecycle.in_flight)
         await super().cleanup()
@@ -62,6 +70,9 @@ class DrainingRunner(web.AppRunner):
 
 # Connections the kernel holds for accept(), as gunicorn's default.
 LISTEN_BACKLOG = 2048
+# After the last connections are taken from the backlog at shutdown, how long their
+# already-sent requests get to start before the drain waits for requests in flight.
+BACKLOG_SETTLE_SECONDS = 0.2
 # Seconds to stop accepting after accept() fails for want of descriptors or memory, as
 # asyncio's own server does, rather than spin on a socket that stays readable.
 ACCEPT_PAUSE = 1.0
@@ -90,8 +101,8 @@ class AcceptingListener(asyncio.AbstractServer):
         sock.listen(backlog)
         loop.add_reader(self._fd, self._accept_waiting)
 
-    def _accept_waiting(self) -> None:
-        for _ in range(self._backlog):
+    def _accept_waiting(self, limit: int | None = None) -> None:
+        for _ in range(self._backlog if limit is None else limit):
             try:
                 connection, _ = self._sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -121,10 +132,16 @@ class AcceptingListener(asyncio.AbstractServer):
             self._loop.add_reader(self._fd, self._accept_waiting)
 
     def close(self) -> None:
-        """Stop accepting and close the listening socket; accepted connections stay."""
+        """Stop accepting and close the listening socket; accepted connections stay.
+
+        Every connection the kernel has already completed waits in the backlog; closing
+        the socket would reset each of them after its client sent a request. So they are
+        accepted first, and answered like any other; a client that connects after this
+        is refused at connect, which it can retry elsewhere."""
         if self._serving:
             self._serving = False
             self._loop.remove_reader(self._fd)
+            self._accept_waiting(limit=self._backlog * 4)
             self._sock.close()
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
@@ -140,18 +157,23 @@ class AcceptingListener(asyncio.AbstractServer):
         raise NotImplementedError("the application runner serves; this only accepts")
 
     async def wait_closed(self) -> None:
-        return
+        """Until the connections taken at close have their transports."""
+        if self._starting:
+            await asyncio.gather(*self._starting, return_exceptions=True)
 
 
 class AcceptingSite(web.SockSite):
     """aiohttp's site on a bound socket, served through an AcceptingListener."""
+
+    listener: AcceptingListener | None = None
 
     async def start(self) -> None:
         await web.BaseSite.start(self)
         server = self._runner.server
         assert server is not None  # the runner is set up before its sites start
         loop = asyncio.get_running_loop()
-        self._server = AcceptingListener(loop, self._sock, server, self._backlog)
+        self.listener = AcceptingListener(loop, self._sock, server, self._backlog)
+        self._server = self.listener
 
 
 def listening_sockets(host: str, port: int) -> list[socket.socket]:

@@ -306,3 +306,46 @@ def test_a_port_in_use_is_one_clear_error() -> None:
             server.listening_sockets("127.0.0.1", taken.getsockname()[1])
     finally:
         taken.close()
+
+
+def _one_request(port: int) -> str:
+    """Connect and send one request: "refused" at connect, "answered", or "reset" (the
+    connection was accepted, then closed or reset without an answer)."""
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+    except OSError:
+        return "refused"
+    with sock:
+        head = (
+            f"POST /fetch_rtc_token HTTP/1.1\r\nHost: x\r\nContent-Length: {len(BODY)}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode()
+        try:
+            sock.sendall(head + BODY)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except OSError:
+            return "reset"
+    return "answered" if answer.startswith(b"HTTP/1.1 ") else "reset"
+
+
+def _burst_with_sigterm(port: int, signal_target: int, connections: int) -> dict[str, int]:
+    outcomes: dict[str, int] = {"refused": 0, "answered": 0, "reset": 0}
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        futures = [pool.submit(_one_request, port) for _ in range(connections)]
+        time.sleep(0.05)  # the burst is under way, some of it waiting in the backlog
+        os.kill(signal_target, signal.SIGTERM)
+        for future in futures:
+            outcomes[future.result()] += 1
+    return outcomes
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_in_a_burst_of_new_connections_resets_none(workers: str) -> None:
+    # No rate limit: every connection that is accepted is answered with a token.
+    with running_service("--workers", workers, RATE_LIMIT_ADDRESS_RATE="0") as (port, process):
+        outcomes = _burst_with_sigterm(port, process.pid, connections=600)
+        assert process.wait(timeout=30) == 0
+    assert outcomes["reset"] == 0, outcomes
+    assert outcomes["answered"] > 0, outcomes
