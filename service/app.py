@@ -27,12 +27,14 @@ from service.context import (
     EVENT_STORE,
     FORWARDER,
     GATE,
+    HEAD_DEADLINES,
     LIFECYCLE,
     SALT,
     SETTINGS,
     TOKEN_IDS,
     VIDEOSDK_API,
     VIDEOSDK_WEBHOOK_KEY,
+    HeadDeadlines,
     Lifecycle,
 )
 from service.errors import ApiError
@@ -228,6 +230,7 @@ def create_app(
     app[SALT] = salt
     app[TOKEN_IDS] = token_ids
     app[LIFECYCLE] = Lifecycle()
+    app[HEAD_DEADLINES] = HeadDeadlines(settings.head_timeout, settings.keepalive_timeout)
     app[BODY_LIMIT] = settings.max_body_bytes
     app[BODY_TIMEOUT] = settings.body_timeout
     app[VIDEOSDK_WEBHOOK_KEY] = videosdk.WebhookKey(settings.events.videosdk_public_key)

@@ -145,6 +145,8 @@ class Settings:
     cors_allow_origins: tuple[str, ...] = ("*",)
     max_body_bytes: int = 16 * 1024
     body_timeout: float = 10.0
+    head_timeout: float = 10.0  # from a connection (or its last answer) to a request head
+    keepalive_timeout: float = 30.0  # an idle kept-alive connection is closed after this
     shutdown_timeout: float = 30.0
     trusted_proxies: tuple[Network, ...] = ()
     workers: int = 1
@@ -568,6 +570,8 @@ def load_settings(
             "MAX_BODY_BYTES", 16 * 1024, minimum=1024, maximum=64 * 1024 * 1024
         ),
         body_timeout=env.number("BODY_TIMEOUT", 10.0, minimum=0.1, maximum=600.0),
+        head_timeout=env.number("HEAD_TIMEOUT", 10.0, minimum=0.1, maximum=600.0),
+        keepalive_timeout=env.number("KEEPALIVE_TIMEOUT", 30.0, minimum=0.1, maximum=3600.0),
         shutdown_timeout=env.number("SHUTDOWN_TIMEOUT", 30.0, minimum=0.0, maximum=3600.0),
         trusted_proxies=_trusted_proxies(env),
         workers=workers

@@ -48,6 +48,39 @@ class Lifecycle:
         return True
 
 
+class HeadDeadlines:
+    """Closes a connection that sends no complete request head in time: HEAD_TIMEOUT from
+    its opening, or KEEPALIVE_TIMEOUT + HEAD_TIMEOUT from its last answer (aiohttp closes
+    a connection idle for KEEPALIVE_TIMEOUT; this also ends one that trickles bytes)."""
+
+    def __init__(self, head: float, keepalive: float) -> None:
+        self._head, self._after_answer = head, keepalive + head
+        self._timers: dict[asyncio.BaseTransport, asyncio.TimerHandle] = {}
+
+    def connected(self, transport: asyncio.BaseTransport) -> None:
+        self._arm(transport, self._head)
+
+    def request_started(self, transport: asyncio.BaseTransport | None) -> None:
+        if transport is not None and (timer := self._timers.pop(transport, None)):
+            timer.cancel()
+
+    def request_finished(self, transport: asyncio.BaseTransport | None) -> None:
+        if transport is not None:
+            self._arm(transport, self._after_answer)
+
+    def _arm(self, transport: asyncio.BaseTransport, seconds: float) -> None:
+        if (timer := self._timers.pop(transport, None)) is not None:
+            timer.cancel()
+        if not transport.is_closing():
+            loop = asyncio.get_running_loop()
+            self._timers[transport] = loop.call_later(seconds, self._expire, transport)
+
+    def _expire(self, transport: asyncio.BaseTransport) -> None:
+        self._timers.pop(transport, None)
+        if not transport.is_closing():
+            transport.close()
+
+
 SETTINGS = web.AppKey("settings", Settings)
 # Injected so token issue times and salts are deterministic under test.
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
@@ -60,3 +93,4 @@ VIDEOSDK_API = web.AppKey("videosdk_api", VideoSdkApi)
 # VideoSDK's webhook public key, loaded lazily (a forward reference avoids an import cycle).
 VIDEOSDK_WEBHOOK_KEY: web.AppKey[WebhookKey] = web.AppKey("videosdk_webhook_key")
 GATE: web.AppKey[Gate] = web.AppKey("gate")
+HEAD_DEADLINES = web.AppKey("head_deadlines", HeadDeadlines)

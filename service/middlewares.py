@@ -23,7 +23,7 @@ from aiohttp.typedefs import Handler
 from service.access.callers import Caller
 from service.access.gate import CALLER
 from service.access.ratelimit import address_key
-from service.context import GATE, LIFECYCLE, SETTINGS
+from service.context import GATE, HEAD_DEADLINES, LIFECYCLE, SETTINGS
 from service.errors import ApiError
 from service.logs import CURRENT_REQUEST_ID, get_logger, log_request
 from service.metrics import WEBHOOK_REJECTIONS, request_answered
@@ -34,6 +34,15 @@ from service.validation import check_headers, read_body
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 REQUEST_ID_HEADER = "X-Request-ID"
+SERVER_NAME = "rtc-token-service"
+# Answers that carry events or admin data: never cached either.
+_PRIVATE_PATHS = ("/v1/events", "/metrics", "/playground")
+
+
+def route_is_private(request: web.Request) -> bool:
+    return request.path.startswith(_PRIVATE_PATHS)
+
+
 CLIENT_ADDRESS: web.RequestKey[str | None] = web.RequestKey("client_address")
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -231,6 +240,8 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     the route declared; JSON errors; one access-log line and its metrics."""
     lifecycle = request.app[LIFECYCLE]
     lifecycle.request_started()
+    deadlines = request.app[HEAD_DEADLINES]
+    deadlines.request_started(request.transport)
     request_id = _request_id(request)
     request[REQUEST_ID] = request_id
     request[CLIENT_ADDRESS] = _client_address(request)
@@ -243,7 +254,15 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     try:
         response = await _answer(request, handler)
         status = response.status
-        response.headers[REQUEST_ID_HEADER] = request_id
+        headers = response.headers
+        headers[REQUEST_ID_HEADER] = request_id
+        # No version banner (aiohttp's default names Python's and its own).
+        headers["Server"] = SERVER_NAME
+        if getattr(request.match_info.handler, "__needs_caller__", False) or route_is_private(
+            request
+        ):
+            # Token answers must never sit in a shared or browser cache.
+            headers.setdefault("Cache-Control", "no-store")
         return response
     finally:
         elapsed, route = time.perf_counter() - started, _route_name(request)
@@ -257,6 +276,7 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
         )
         request_answered(request.method, route, status, elapsed)
         CURRENT_REQUEST_ID.reset(current)
+        deadlines.request_finished(request.transport)
         lifecycle.request_finished()
 
 

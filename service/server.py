@@ -26,15 +26,19 @@ from aiohttp import web
 
 from service.app import create_app
 from service.config import Settings
-from service.context import LIFECYCLE
+from service.context import HEAD_DEADLINES, LIFECYCLE, HeadDeadlines
 from service.logs import configure_logging, flush_logs, get_logger
 
 log = get_logger("service")
 
 
 class DrainingRunner(web.AppRunner):
-    def __init__(self, app: web.Application, *, grace: float) -> None:
-        super().__init__(app, access_log=None, handle_signals=False)
+    def __init__(
+        self, app: web.Application, *, grace: float, keepalive_timeout: float = 30.0
+    ) -> None:
+        super().__init__(
+            app, access_log=None, handle_signals=False, keepalive_timeout=keepalive_timeout
+        )
         self._grace = grace
 
     async def setup(self) -> None:
@@ -92,8 +96,10 @@ class AcceptingListener(asyncio.AbstractServer):
         sock: socket.socket,
         protocol_factory: Callable[[], asyncio.BaseProtocol],
         backlog: int,
+        deadlines: HeadDeadlines | None = None,
     ) -> None:
         self._loop, self._sock, self._factory, self._backlog = loop, sock, protocol_factory, backlog
+        self._deadlines = deadlines
         self._fd = sock.fileno()
         self._serving = True
         self._starting: set[asyncio.Task[object]] = set()
@@ -114,11 +120,14 @@ class AcceptingListener(asyncio.AbstractServer):
                 self._loop.remove_reader(self._fd)
                 self._loop.call_later(ACCEPT_PAUSE, self._resume)
                 return
-            task = self._loop.create_task(
-                self._loop.connect_accepted_socket(self._factory, connection)
-            )
+            task = self._loop.create_task(self._connect(connection))
             self._starting.add(task)
             task.add_done_callback(self._started)
+
+    async def _connect(self, connection: socket.socket) -> None:
+        transport, _ = await self._loop.connect_accepted_socket(self._factory, connection)
+        if self._deadlines is not None:
+            self._deadlines.connected(transport)
 
     def _started(self, task: asyncio.Task[object]) -> None:
         self._starting.discard(task)
@@ -172,7 +181,9 @@ class AcceptingSite(web.SockSite):
         server = self._runner.server
         assert server is not None  # the runner is set up before its sites start
         loop = asyncio.get_running_loop()
-        self.listener = AcceptingListener(loop, self._sock, server, self._backlog)
+        app = self._runner.app if isinstance(self._runner, web.AppRunner) else None
+        deadlines = app.get(HEAD_DEADLINES) if app is not None else None
+        self.listener = AcceptingListener(loop, self._sock, server, self._backlog, deadlines)
         self._server = self.listener
 
 
@@ -275,7 +286,11 @@ def announce(settings: Settings) -> None:
 
 
 async def serve(settings: Settings) -> None:
-    runner = DrainingRunner(create_app(settings), grace=settings.shutdown_timeout)
+    runner = DrainingRunner(
+        create_app(settings),
+        grace=settings.shutdown_timeout,
+        keepalive_timeout=settings.keepalive_timeout,
+    )
     await runner.setup()
     try:
         # aiohttp's default backlog (128) overflowed under a burst of new connections.

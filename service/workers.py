@@ -84,7 +84,11 @@ class ServiceApplication(BaseApplication):  # type: ignore[misc]
 
         async def runner() -> DrainingRunner:
             prepare(settings)  # in each worker, after the fork
-            return DrainingRunner(create_app(settings), grace=settings.shutdown_timeout)
+            return DrainingRunner(
+                create_app(settings),
+                grace=settings.shutdown_timeout,
+                keepalive_timeout=settings.keepalive_timeout,
+            )
 
         return runner
 
