@@ -15,7 +15,7 @@ import aiohttp_cors
 from aiohttp import hdrs, web
 
 from service import events, metrics, openapi
-from service.access.callers import JwksCache, jwks_document
+from service.access.callers import JwksCache, jwks_document, max_age_of
 from service.access.gate import Gate
 from service.access.ratelimit import Buckets, MemoryBuckets, RedisBuckets
 from service.agora import community
@@ -186,12 +186,13 @@ async def _gate(app: web.Application) -> AsyncIterator[None]:
         if rules is not None and rules.jwks_url is not None:
             jwks_url = rules.jwks_url
 
-            async def fetch_jwks() -> Mapping[str, Any]:
+            async def fetch_jwks() -> tuple[Mapping[str, Any], float | None]:
                 timeout = aiohttp.ClientTimeout(total=5)
                 try:
                     async with session.get(jwks_url, timeout=timeout) as response:
                         response.raise_for_status()
-                        return jwks_document(await response.read())
+                        document = jwks_document(await response.read())
+                        return document, max_age_of(response.headers.get("Cache-Control"))
                 except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                     raise ApiError(
                         503, "auth_unavailable", "the login token issuer's keys are unavailable"

@@ -17,11 +17,16 @@ from typing import Any
 import jwt
 
 from service.access.identity import IdentityError, login_identity
+from service.logs import get_logger
 from service.signatures import WebhookRejected
 
 ASYMMETRIC = ("RS256", "ES256")
-JWKS_MIN_REFRESH_SECONDS = 10.0  # an unknown kid may trigger a refetch at most this often
+JWKS_MIN_REFRESH_SECONDS = 10.0  # at most one fetch this often, whatever its outcome
+JWKS_DEFAULT_MAX_AGE = 300.0
+JWKS_MIN_MAX_AGE, JWKS_MAX_MAX_AGE = 60.0, 86_400.0
 LEEWAY_SECONDS = 30
+
+log = get_logger("service.access")
 
 
 class Unauthenticated(WebhookRejected):
@@ -70,21 +75,45 @@ class JwtRules:
 
 
 class JwksCache:
-    """An issuer's keys by kid; refetched when a token names a kid we do not know."""
+    """An issuer's keys by kid.
+
+    Fetched when a token names a kid we do not know, or once the set is older than its
+    maximum age (the answer's Cache-Control max-age, from 1 minute to 1 day, else 5
+    minutes), so a key the issuer withdrew stops working without a restart. At most one
+    fetch per JWKS_MIN_REFRESH_SECONDS, failed or not, shared by every request waiting on
+    it; while the issuer is down, the last good set keeps serving.
+    """
 
     def __init__(
         self,
-        fetch: Callable[[], Awaitable[Mapping[str, Any]]],
+        fetch: Callable[[], Awaitable[Mapping[str, Any] | tuple[Mapping[str, Any], float | None]]],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._fetch = fetch
         self._clock = clock
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at: float | None = None
+        self._expires_at: float | None = None  # when the set must be fetched again
+        self._attempted_at: float | None = None
+        self._failure: Exception | None = None  # the last fetch's, while nothing is cached
         self._lock = asyncio.Lock()
 
+    @property
+    def _fetched_at(self) -> float | None:  # kept for callers that reset the guard
+        return self._attempted_at
+
+    @_fetched_at.setter
+    def _fetched_at(self, value: float | None) -> None:
+        self._attempted_at = value
+
     async def _refresh(self) -> None:
-        document = await self._fetch()
+        self._attempted_at = self._clock()
+        try:
+            answer = await self._fetch()
+        except Exception as failure:
+            log.warning("JWKS fetch failed; keeping the last good keys", keys=len(self._keys))
+            self._failure = failure
+            return
+        document, max_age = answer if isinstance(answer, tuple) else (answer, None)
         keys: dict[str, jwt.PyJWK] = {}
         for entry in document.get("keys", []):
             if not isinstance(entry, Mapping) or not isinstance(entry.get("kid"), str):
@@ -94,20 +123,38 @@ class JwksCache:
             except jwt.PyJWTError:
                 continue  # a key type we do not use
             keys[entry["kid"]] = key
-        self._keys = keys
-        self._fetched_at = self._clock()
+        self._keys, self._failure = keys, None
+        age = JWKS_DEFAULT_MAX_AGE if max_age is None else max_age
+        self._expires_at = self._clock() + min(max(age, JWKS_MIN_MAX_AGE), JWKS_MAX_MAX_AGE)
+
+    def _due(self, kid: str) -> bool:
+        now = self._clock()
+        if self._attempted_at is not None and now - self._attempted_at < JWKS_MIN_REFRESH_SECONDS:
+            return False
+        stale = self._expires_at is None or now >= self._expires_at
+        return stale or kid not in self._keys
 
     async def key(self, kid: str) -> jwt.PyJWK | None:
-        if kid in self._keys:
-            return self._keys[kid]
-        async with self._lock:
-            recently = (
-                self._fetched_at is not None
-                and self._clock() - self._fetched_at < JWKS_MIN_REFRESH_SECONDS
-            )
-            if kid not in self._keys and not recently:
-                await self._refresh()
+        if self._lock.locked():
+            async with self._lock:
+                pass  # a fetch is under way: its answer is this request's too
+        if self._due(kid):
+            attempted = self._attempted_at
+            async with self._lock:
+                if self._attempted_at == attempted:  # nobody fetched while we waited
+                    await self._refresh()
+        if not self._keys and self._failure is not None:
+            raise self._failure
         return self._keys.get(kid)
+
+
+def max_age_of(cache_control: str | None) -> float | None:
+    """The max-age of a Cache-Control header, in seconds, if it has one."""
+    for directive in (cache_control or "").split(","):
+        name, _, value = directive.strip().partition("=")
+        if name.lower() == "max-age" and value.strip().isdigit() and value.isascii():
+            return float(value.strip())
+    return None
 
 
 async def authenticate_jwt(

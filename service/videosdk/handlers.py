@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -31,6 +32,8 @@ from service.videosdk.admission import (
 from service.videosdk.issue import credentials_of, issue_token
 from service.videosdk.tokens import TokenGrant
 from service.videosdk.webhook import load_public_key, verify_videosdk
+
+KEY_RETRY_SECONDS = 10.0
 
 
 def _enabled_videosdk(request: web.Request) -> VideoSdkSettings:
@@ -175,26 +178,45 @@ async def validate_meeting(request: web.Request) -> web.Response:
 
 
 class WebhookKey:
-    """VideoSDK's webhook public key: from configuration, or fetched once and cached."""
+    """VideoSDK's webhook public key: from configuration, or fetched once and cached. A
+    failed fetch is remembered for KEY_RETRY_SECONDS: webhooks arriving meanwhile (forged
+    ones included) get the same 5xx without another call to VideoSDK."""
 
-    def __init__(self, pem: str | None) -> None:
+    def __init__(self, pem: str | None, clock: Callable[[], float] = time.monotonic) -> None:
         self._key: RSAPublicKey | None = load_public_key(pem) if pem else None
         self._lock = asyncio.Lock()
+        self._clock = clock
+        self._failure: tuple[float, ApiError] | None = None
+
+    def _recent_failure(self) -> ApiError | None:
+        if self._failure is not None and self._clock() - self._failure[0] < KEY_RETRY_SECONDS:
+            return self._failure[1]
+        return None
 
     async def get(self, request: web.Request) -> RSAPublicKey:
-        if self._key is None:
-            async with self._lock:
-                if self._key is None:
-                    _enabled_videosdk(request)
-                    token = _rest_token(request)
-                    pem = await request.app[VIDEOSDK_API].webhook_public_key(token)
-                    try:
-                        self._key = load_public_key(pem)
-                    except ValueError:
-                        raise ApiError(
-                            502, "upstream_error", "VideoSDK's webhook key is not an RSA key"
-                        ) from None
+        if self._key is not None:
+            return self._key
+        async with self._lock:
+            if self._key is None:
+                if (failure := self._recent_failure()) is not None:
+                    raise failure
+                try:
+                    self._key = await self._fetch(request)
+                except ApiError as error:
+                    self._failure = (self._clock(), error)
+                    raise
         return self._key
+
+    @staticmethod
+    async def _fetch(request: web.Request) -> RSAPublicKey:
+        _enabled_videosdk(request)
+        pem = await request.app[VIDEOSDK_API].webhook_public_key(_rest_token(request))
+        try:
+            return load_public_key(pem)
+        except ValueError:
+            raise ApiError(
+                502, "upstream_error", "VideoSDK's webhook key is not an RSA key"
+            ) from None
 
 
 async def verify_videosdk_body(request: web.Request, body: bytes) -> bytes:

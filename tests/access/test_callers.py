@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -18,7 +19,9 @@ from service.access.callers import (
     authenticate_api_key,
     authenticate_jwt,
     jwks_document,
+    max_age_of,
 )
+from service.errors import ApiError
 from tests.access.issuer import AUDIENCE, HS_SECRET, ISSUER, Issuer, hs_token
 
 KEYS = ("first-api-key-0123456789", "rotated-api-key-0123456789")
@@ -202,3 +205,98 @@ async def test_jwks_tokens_are_checked_for_expiry_issuer_and_audience(
     keys, cache, rules = issuer
     with pytest.raises(Unauthenticated):
         await authenticate_jwt(f"Bearer {keys.token('rsa-1', **overrides)}", rules, cache)
+
+
+class _Keys:
+    """A JWKS endpoint under test's control: its answers, failures and fetch count."""
+
+    def __init__(self, issuer: Issuer) -> None:
+        self.issuer = issuer
+        self.fetches = 0
+        self.failing = False
+        self.max_age: float | None = None
+
+    async def fetch(self) -> Any:
+        self.fetches += 1
+        await asyncio.sleep(0)
+        if self.failing:
+            raise ApiError(503, "auth_unavailable", "the login token issuer's keys are unavailable")
+        return self.issuer.jwks(), self.max_age
+
+
+def _rules() -> JwtRules:
+    return JwtRules(issuer=ISSUER, audience=AUDIENCE, jwks_url="http://127.0.0.1:9/jwks")
+
+
+async def test_while_the_issuer_fails_unknown_kids_cause_one_fetch_per_interval() -> None:
+    issuer = Issuer()
+    issuer.add_rsa("rsa-1")
+    issuer.keys["stray"] = issuer.keys["rsa-1"]
+    now = [1000.0]
+    keys = _Keys(issuer)
+    cache = JwksCache(keys.fetch, clock=lambda: now[0])
+    await authenticate_jwt(f"Bearer {issuer.token('rsa-1')}", _rules(), cache)
+    keys.failing = True
+    now[0] += 11
+    for _ in range(30):
+        with pytest.raises(Unauthenticated):
+            await authenticate_jwt(f"Bearer {issuer.token('stray')}", _rules(), cache)
+    assert keys.fetches == 2
+    # The last good keys still serve while the issuer is down.
+    assert (await authenticate_jwt(f"Bearer {issuer.token('rsa-1')}", _rules(), cache)).identity
+
+
+async def test_concurrent_requests_share_one_fetch() -> None:
+    issuer = Issuer()
+    issuer.add_rsa("rsa-1")
+    keys = _Keys(issuer)
+    cache = JwksCache(keys.fetch)
+    token = f"Bearer {issuer.token('rsa-1')}"
+    await asyncio.gather(*(authenticate_jwt(token, _rules(), cache) for _ in range(20)))
+    assert keys.fetches == 1
+
+
+async def test_a_withdrawn_key_stops_working_once_the_set_is_older_than_its_max_age() -> None:
+    issuer = Issuer()
+    issuer.add_rsa("rsa-1")
+    issuer.add_rsa("rsa-2")
+    now = [1000.0]
+    keys = _Keys(issuer)
+    keys.max_age = 120  # Cache-Control: max-age=120
+    cache = JwksCache(keys.fetch, clock=lambda: now[0])
+    token = f"Bearer {issuer.token('rsa-2')}"
+    assert (await authenticate_jwt(token, _rules(), cache)).identity
+    issuer.published.remove("rsa-2")  # the issuer withdraws it
+    now[0] += 100
+    assert (await authenticate_jwt(token, _rules(), cache)).identity  # still fresh
+    now[0] += 30
+    with pytest.raises(Unauthenticated, match="kid"):
+        await authenticate_jwt(token, _rules(), cache)
+    assert keys.fetches == 2
+
+
+async def test_with_no_keys_yet_a_failing_issuer_is_503_and_asked_once_per_interval() -> None:
+    issuer = Issuer()
+    issuer.add_rsa("rsa-1")
+    keys = _Keys(issuer)
+    keys.failing = True
+    cache = JwksCache(keys.fetch, clock=lambda: 1000.0)
+    for _ in range(5):
+        with pytest.raises(ApiError) as refused:
+            await authenticate_jwt(f"Bearer {issuer.token('rsa-1')}", _rules(), cache)
+        assert refused.value.status == 503
+    assert keys.fetches == 1
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("public, max-age=600", 600.0),
+        ("max-age=60, must-revalidate", 60.0),
+        ("no-cache", None),
+        (None, None),
+        ("max-age=abc", None),
+    ],
+)
+def test_the_max_age_of_a_cache_control_header(header: str | None, seconds: float | None) -> None:
+    assert max_age_of(header) == seconds

@@ -115,3 +115,23 @@ async def test_when_the_key_cannot_be_fetched_the_event_is_refused_with_a_5xx(
     body = _event()
     status, _ = await _send(client, body, _sign(body))
     assert status == 502
+
+
+async def test_while_the_key_endpoint_fails_webhooks_do_not_hammer_it(
+    make_client: MakeClient, aiohttp_server: Any
+) -> None:
+    import asyncio
+    import time
+
+    fake = FakeVideoSdk(VIDEOSDK_KEY, VIDEOSDK_SECRET, public_key_pem=PEM)
+    fake.fail(500)
+    server = await aiohttp_server(fake.app(), host="127.0.0.1")
+    endpoint = str(server.make_url("")).rstrip("/")
+    client = await make_client(
+        make_settings(videosdk=videosdk_settings(endpoint=endpoint)), clock=time.time
+    )
+    forged = [_event(f"p{n}") for n in range(20)]
+    statuses = await asyncio.gather(*(_send(client, body, "forged") for body in forged))
+    assert {status for status, _ in statuses} == {502}
+    # One fetch (with its one retry) for the whole burst, not two calls per webhook.
+    assert len(fake.requests) <= 2
