@@ -149,6 +149,7 @@ class Settings:
     keepalive_timeout: float = 30.0  # an idle kept-alive connection is closed after this
     shutdown_timeout: float = 30.0
     trusted_proxies: tuple[Network, ...] = ()
+    trusted_proxy_header: str = "x-forwarded-for"  # or "forwarded": what the proxies write
     workers: int = 1
     agora: AgoraSettings = field(default_factory=AgoraSettings)
     livekit: LiveKitSettings = field(default_factory=LiveKitSettings)
@@ -574,6 +575,9 @@ def load_settings(
         keepalive_timeout=env.number("KEEPALIVE_TIMEOUT", 30.0, minimum=0.1, maximum=3600.0),
         shutdown_timeout=env.number("SHUTDOWN_TIMEOUT", 30.0, minimum=0.0, maximum=3600.0),
         trusted_proxies=_trusted_proxies(env),
+        trusted_proxy_header=env.choice(
+            "TRUSTED_PROXY_HEADER", "x-forwarded-for", ("x-forwarded-for", "forwarded")
+        ),
         workers=workers
         if workers is not None
         else env.integer("WORKERS", 1, minimum=1, maximum=256),

@@ -27,7 +27,13 @@ from service.context import GATE, HEAD_DEADLINES, LIFECYCLE, SETTINGS
 from service.errors import ApiError
 from service.logs import CURRENT_REQUEST_ID, get_logger, log_request
 from service.metrics import WEBHOOK_REJECTIONS, request_answered
-from service.proxy import client_address, forwarded_chain, is_trusted
+from service.proxy import (
+    canonical,
+    client_address,
+    forwarded_chain,
+    is_trusted,
+    x_forwarded_for_chain,
+)
 from service.responses import json_response
 from service.signatures import WebhookRejected
 from service.validation import check_headers, read_body
@@ -185,23 +191,26 @@ warn_untrusted_forwarding = _OnceWarning()
 
 
 def _client_address(request: web.Request) -> str | None:
-    """The real client behind trusted proxies; everyone else's forwarding headers are
-    ignored, with one warning: behind a proxy that is not trusted, every client shares the
-    proxy's address and its rate limit."""
-    trusted = request.app[SETTINGS].trusted_proxies
+    """The real client behind trusted proxies (service/proxy.py has the rule); everyone
+    else's forwarding headers are ignored, with one warning: behind a proxy that is not
+    trusted, every client shares the proxy's address and its rate limit."""
+    settings = request.app[SETTINGS]
     headers = request.headers
     if "X-Forwarded-For" not in headers and "Forwarded" not in headers:
-        return request.remote
-    if not is_trusted(request.remote, trusted):
+        return canonical(request.remote)
+    if not is_trusted(request.remote, settings.trusted_proxies):
         warn_untrusted_forwarding(
             "SECURITY: requests carry X-Forwarded-For/Forwarded from a peer not in "
             "TRUSTED_PROXIES; they are ignored, so every client behind that proxy shares "
             "its address and rate limit. Set TRUSTED_PROXIES to your proxies' addresses",
             peer=request.remote,
         )
-        return request.remote
-    chain = forwarded_chain(headers.getall("X-Forwarded-For", []), headers.getall("Forwarded", []))
-    return client_address(request.remote, chain, trusted)
+        return canonical(request.remote)
+    if settings.trusted_proxy_header == "forwarded":
+        chain = forwarded_chain(headers.getall("Forwarded", []))
+    else:
+        chain = x_forwarded_for_chain(headers.getall("X-Forwarded-For", []))
+    return client_address(request.remote, chain, settings.trusted_proxies)
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
