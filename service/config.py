@@ -102,6 +102,9 @@ class EventSettings:
     db_path: str = "data/events.sqlite3"
     # Webhook bodies carry whole rooms and participants: they get their own limit.
     webhook_max_body_bytes: int = 1024 * 1024
+    # Events stamped older than this (or further ahead than FUTURE_SKEW_SECONDS) are refused
+    # unstored: replays. At most 7 days, well inside the 30 days dedupe markers are kept.
+    webhook_max_age: float = 86_400.0
     redis_url: str | None = field(default=None, repr=False)
     forward_url: str | None = None
     forward_secret: str | None = field(default=None, repr=False)
@@ -420,6 +423,7 @@ def _event_settings(env: _Env) -> EventSettings:
         raise ConfigError("REDIS_URL: must start with redis://, rediss:// or unix://")
     return EventSettings(
         db_path=env.text("EVENTS_DB_PATH") or "data/events.sqlite3",
+        webhook_max_age=env.number("WEBHOOK_MAX_AGE", 86_400.0, minimum=60.0, maximum=7 * 86_400.0),
         webhook_max_body_bytes=env.integer(
             "WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1024, maximum=64 * 1024 * 1024
         ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -36,6 +37,47 @@ def safe_name(value: object) -> str | None:
     if len(value) <= MAX_NAME_LENGTH and _UNSAFE.search(value) is None:
         return value
     return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+FUTURE_SKEW_SECONDS = 300.0  # clocks differ; an event from further ahead is not genuine
+
+
+def check_fresh(request: web.Request, stamped_at: float | None) -> None:
+    """Refuse (400 stale_event, not stored) an event whose own time stamp is older than
+    WEBHOOK_MAX_AGE or further ahead than FUTURE_SKEW_SECONDS: a replay of a captured
+    event. Dedupe markers are kept far longer than the window, so within it a replay is a
+    duplicate, and after it, refused. None: the event carries no time to judge."""
+    if stamped_at is None:
+        return
+    now = request.app[CLOCK]()
+    max_age = request.app[SETTINGS].events.webhook_max_age
+    if stamped_at < now - max_age or stamped_at > now + FUTURE_SKEW_SECONDS:
+        raise ApiError(
+            400,
+            "stale_event",
+            f"the event is stamped {int(now - stamped_at)} s ago; events older than "
+            f"{int(max_age)} s (WEBHOOK_MAX_AGE) or from the future are refused as replays",
+        )
+
+
+def epoch_seconds(value: object) -> float | None:
+    """A platform's time stamp as unix seconds: milliseconds or seconds since the epoch
+    (told apart by size), or an ISO 8601 text; None when it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)) and value == value and abs(value) < 1e15:
+        return value / 1000 if abs(value) > 1e11 else float(value)
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 15:
+        return epoch_seconds(int(value))  # protojson writes 64-bit numbers as text
+    if isinstance(value, str) and 0 < len(value) <= 40:
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.timestamp()
+    return None
 
 
 async def take_event(

@@ -174,7 +174,7 @@ TEMPLATES: dict[str, dict[str, Any]] = {
         "noticeId": "n-1",
         "productId": 1,
         "eventType": 101,
-        "notifyMs": 1,
+        "notifyMs": int(time.time() * 1000),
         "payload": {"channelName": "demo", "uid": 1},
     },
     "/livekit/webhook": {"event": "room_started", "id": "EV_1", "room": {"name": "r"}},
@@ -463,9 +463,11 @@ async def test_a_header_that_is_not_utf8_is_a_400_naming_it(
 async def test_a_stored_event_with_a_huge_number_and_a_lone_surrogate_still_lists(
     targets: list[Client],
 ) -> None:
+    sent_ms = str(int(time.time() * 1000)).encode()
     raw = (
-        b'{"noticeId": "n-\\ud800", "productId": 1, "eventType": 1, "notifyMs": 1, '
-        b'"payload": {"n": 184467440737095516160}}'
+        b'{"noticeId": "n-\\ud800", "productId": 1, "eventType": 1, "notifyMs": '
+        + sent_ms
+        + b', "payload": {"n": 184467440737095516160}}'
     )
     headers = _signed("/agora/webhook", raw)
     first = await targets[0].post(

@@ -32,7 +32,7 @@ from service.agora.tokens import Role
 from service.config import AgoraSettings
 from service.context import CLOCK, GATE, SALT, SETTINGS
 from service.errors import ApiError
-from service.events import safe_name, take_event
+from service.events import check_fresh, epoch_seconds, safe_name, take_event
 from service.metrics import token_issued
 from service.middlewares import VERIFIED_BODY, error_shape, needs_caller, takes_signed_body
 from service.responses import json_response
@@ -255,6 +255,8 @@ async def agora_webhook(request: web.Request) -> web.Response:
     notice_id = safe_name(event.get("noticeId")) if isinstance(event, dict) else None
     if notice_id is None:
         raise ApiError(400, "malformed_event", "webhook body is not an Agora NCS notice")
+    # notifyMs is when this attempt was sent (NCS updates it on every resend).
+    check_fresh(request, epoch_seconds(event.get("notifyMs")))
     payload = object_field(event, "payload")
     channel = safe_name(payload.get("channelName"))
     # NCS resends a notice under the same noticeId (notifyMs changes): dedupe on it.

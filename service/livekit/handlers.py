@@ -16,7 +16,7 @@ from service.access.gate import caller_of
 from service.config import LiveKitSettings
 from service.context import CLOCK, GATE, SETTINGS
 from service.errors import ApiError
-from service.events import safe_name, take_event
+from service.events import check_fresh, epoch_seconds, safe_name, take_event
 from service.livekit.admission import LiveKitGrant, admit_participant
 from service.livekit.issue import issue_participant_token, signing_key_of
 from service.livekit.tokens import AGENT_DISPATCH_TYPES, ROOM_CONFIG_TYPES, ParticipantGrant
@@ -259,6 +259,8 @@ async def livekit_webhook(request: web.Request) -> web.Response:
     event_id = safe_name(event.get("id"))
     if event_id is None:
         event_id = "sha256:" + hashlib.sha256(verified.body).hexdigest()
+    # LiveKit stamps createdAt (seconds); its signing token's exp bounds replays as well.
+    check_fresh(request, epoch_seconds(event.get("createdAt")))
     summary = summarize_event(event)
     return await take_event(
         request,

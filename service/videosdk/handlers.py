@@ -17,7 +17,7 @@ from service.access.gate import caller_of
 from service.config import VideoSdkSettings
 from service.context import CLOCK, GATE, SETTINGS, TOKEN_IDS, VIDEOSDK_API, VIDEOSDK_WEBHOOK_KEY
 from service.errors import ApiError
-from service.events import safe_name, take_event
+from service.events import check_fresh, epoch_seconds, safe_name, take_event
 from service.metrics import token_issued
 from service.middlewares import VERIFIED_BODY, needs_caller, takes_signed_body
 from service.responses import json_response
@@ -233,6 +233,9 @@ async def videosdk_webhook(request: web.Request) -> web.Response:
     if not isinstance(event, dict) or not isinstance(event.get("webhookType"), str):
         raise ApiError(400, "malformed_event", "webhook body is not a VideoSDK event")
     data = object_field(event, "data")
+    # VideoSDK signs no delivery time; a session's end (or its start) is the event's own.
+    stamp = data.get("end") if data.get("end") is not None else data.get("start")
+    check_fresh(request, epoch_seconds(stamp))
     meeting = safe_name(data.get("meetingId"))
     # VideoSDK events carry no id of their own: the body's digest names a redelivery.
     event_id = "sha256:" + hashlib.sha256(body).hexdigest()

@@ -13,7 +13,7 @@ import pytest
 from service.agora.ncs import verify_ncs
 from service.config import EventSettings
 from service.signatures import WebhookRejected
-from tests.conftest import Client, MakeClient, make_settings
+from tests.conftest import NOW, Client, MakeClient, make_settings
 
 # The body printed in Agora's docs with secret "secret". The docs' own signatures for it do
 # not reproduce; these do (computed with Python and Node, see shared notes §9).
@@ -52,7 +52,11 @@ def test_uppercase_hex_is_accepted() -> None:
     )
 
 
-def _notice(notice_id: str, channel: str = "demo", notify_ms: int = 1) -> bytes:
+# The ncs client's clock is conftest's NOW: a notice sent then.
+SENT_MS = NOW * 1000
+
+
+def _notice(notice_id: str, channel: str = "demo", notify_ms: int = SENT_MS) -> bytes:
     return json.dumps(
         {
             "noticeId": notice_id,
@@ -101,7 +105,7 @@ async def test_sha1_alone_is_accepted(ncs: Client) -> None:
 
 
 async def test_a_resend_with_a_new_notify_ms_is_a_duplicate(ncs: Client) -> None:
-    first, again = _notice("n-2", notify_ms=1), _notice("n-2", notify_ms=2)
+    first, again = _notice("n-2", notify_ms=SENT_MS), _notice("n-2", notify_ms=SENT_MS + 5000)
     assert (await _send(ncs, first, _headers(first)))[1]["status"] == "received"
     assert (await _send(ncs, again, _headers(again)))[1]["status"] == "duplicate"
 
@@ -130,3 +134,19 @@ async def test_without_a_secret_the_route_is_503(client: Client) -> None:
     status, answer, _ = await _send(client, body, _headers(body))
     assert status == 503
     assert "AGORA_NCS_SECRET" in answer["message"]
+
+
+
+@pytest.mark.parametrize(
+    "sent_ms",
+    [SENT_MS - 40 * 86_400_000, SENT_MS - 86_401_000, SENT_MS + 3_600_000],
+    ids=["40 days ago", "just over a day ago", "an hour ahead"],
+)
+async def test_a_notice_stamped_outside_the_window_is_refused_and_not_stored(
+    ncs: Client, sent_ms: int
+) -> None:
+    body = _notice("n-old", notify_ms=sent_ms)
+    status, answer, _ = await _send(ncs, body, _headers(body))
+    assert (status, answer["error"]) == (400, "stale_event")
+    fresh = _notice("n-old")
+    assert (await _send(ncs, fresh, _headers(fresh)))[1]["status"] == "received"

@@ -8,6 +8,7 @@ import base64
 import datetime
 import hashlib
 import json
+import time
 import urllib.request
 from typing import Any
 
@@ -62,7 +63,7 @@ def participant_joined(event_id: str = "EV_ab8MiHF3JshN", room: str = "room1") -
                 joined_at=1700000005,
             ),
             id=event_id,
-            created_at=1795377805,
+            created_at=int(time.time()),
         )
     )
 
@@ -75,7 +76,7 @@ def track_published(event_id: str = "EV_track000001") -> bytes:
             participant=ParticipantInfo(sid="PA_xyz", identity="alice"),
             track=TrackInfo(sid="TR_cam", name="camera"),
             id=event_id,
-            created_at=1795377806,
+            created_at=int(time.time()),
         )
     )
 
