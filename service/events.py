@@ -6,7 +6,6 @@ the forwarder pushes them to the app, the events API lets the app pull them.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from datetime import UTC, datetime
@@ -21,22 +20,6 @@ from service.responses import json_response
 from service.store.base import NewEvent, StoreUnavailable
 
 log = get_logger("service.events")
-
-
-MAX_NAME_LENGTH = 256
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def safe_name(value: object) -> str | None:
-    """An event id or ordering key as the store, the logs and the forwarder's headers can
-    carry it: a string of printable, valid Unicode, at most 256 characters, as it is; any
-    other string by its digest (so a redelivery still has the same name); None for no
-    string. The platform signed the event, so it is kept, never refused for its id."""
-    if not isinstance(value, str) or not value:
-        return None
-    if len(value) <= MAX_NAME_LENGTH and _UNSAFE.search(value) is None:
-        return value
-    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 FUTURE_SKEW_SECONDS = 300.0  # clocks differ; an event from further ahead is not genuine

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import aiohttp
 
 from service.logs import get_logger
-from service.store.base import EventStore, StoredEvent, StoreUnavailable
+from service.store.base import EventStore, StoredEvent, StoreUnavailable, safe_name
 
 log = get_logger("service.forwarder")
 
@@ -87,12 +87,16 @@ class Forwarder:
         self._wake.set()
 
     async def run(self) -> None:
+        """Forward until cancelled. Supervised: nothing a round raises stops delivery."""
         while True:
             self._wake.clear()  # before the round, so a wake during it is not lost
             try:
                 pause = await self._round()
             except StoreUnavailable as exc:
                 log.warning("forwarding paused: store unavailable", reason=str(exc))
+                pause = IDLE_POLL_SECONDS
+            except Exception:
+                log.exception("forwarding round failed; carrying on")
                 pause = IDLE_POLL_SECONDS
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=pause)
@@ -113,10 +117,22 @@ class Forwarder:
         return max(0.05, min([IDLE_POLL_SECONDS, *waits]))
 
     async def _deliver(self, event: StoredEvent) -> None:
+        """One attempt; whatever goes wrong in it (the app's answer, the network, or an
+        unexpected error of our own) counts as a failed attempt of this event only."""
+        try:
+            error = await self._attempt(event)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            log.exception("forwarding attempt failed unexpectedly", cursor=event.cursor)
+            error = f"unexpected {type(exc).__name__}"
+        await self._settle(event, error)
+
+    async def _attempt(self, event: StoredEvent) -> str | None:
         body = envelope(event)
         headers = {
             "Content-Type": "application/json",
-            "X-RTC-Event-Id": event.event_id,
+            "X-RTC-Event-Id": safe_name(event.event_id) or "",
             "X-RTC-Provider": event.provider,
             "X-RTC-Delivery-Attempt": str(event.attempts + 1),
             "X-RTC-Signature": signature_header(self._secret, int(self._clock()), body),
@@ -130,6 +146,9 @@ class Forwarder:
                 error = None if 200 <= status < 300 else f"the app answered {status}"
             except (aiohttp.ClientError, TimeoutError) as exc:
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return error
+
+    async def _settle(self, event: StoredEvent, error: str | None) -> None:
         if error is None:
             await self._store.mark_delivered(event.cursor)
             log.info("event forwarded", cursor=event.cursor, event_id=event.event_id)

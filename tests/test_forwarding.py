@@ -229,3 +229,45 @@ def test_the_forwarding_signature_is_hmac_sha256_of_timestamp_dot_body() -> None
     assert (
         header == "t=1700000000,v1=" + hmac.new(b"k", b"1700000000.{}", hashlib.sha256).hexdigest()
     )
+
+
+async def test_an_unexpected_error_in_delivery_is_logged_and_the_next_event_still_arrives(
+    make_client: MakeClient, receiver: tuple[Receiver, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from structlog.testing import capture_logs
+
+    from service import forwarder
+
+    target, url = receiver
+    real_envelope = forwarder.envelope
+
+    def exploding(event: Any) -> bytes:
+        if event.event_id == "EV_explodes":
+            raise RuntimeError("a bug of ours")
+        return real_envelope(event)
+
+    monkeypatch.setattr(forwarder, "envelope", exploding)
+    client = await _client(make_client, _events(url, forward_max_attempts=2))
+    with capture_logs() as logs:
+        assert await _webhook(client, "EV_explodes", room="room1") == 200
+        assert await _webhook(client, "EV_next", room="room1") == 200
+        await wait_for(lambda: target.ids() == ["EV_next"])
+    assert any("unexpectedly" in str(line.get("event")) for line in logs)
+    response = await client.get(
+        "/v1/events", params={"state": "dead"}, headers={"Authorization": f"Bearer {EVENTS_TOKEN}"}
+    )
+    (dead,) = (await response.json())["events"]
+    assert dead["id"] == "EV_explodes"
+    assert dead["delivery"]["last_error"] == "unexpected RuntimeError"
+
+
+async def test_an_event_id_with_line_breaks_is_stored_and_forwarded_safely(
+    make_client: MakeClient, receiver: tuple[Receiver, str]
+) -> None:
+    target, url = receiver
+    client = await _client(make_client, _events(url))
+    assert await _webhook(client, "EV_bad\r\nX-Injected: 1") == 200
+    assert await _webhook(client, "EV_fine") == 200
+    await wait_for(lambda: len(target.received) == 2)
+    first, second = target.received
+    assert first["id"].startswith("sha256:") and second["id"] == "EV_fine"

@@ -32,10 +32,11 @@ from service.agora.tokens import Role
 from service.config import AgoraSettings
 from service.context import CLOCK, GATE, SALT, SETTINGS
 from service.errors import ApiError
-from service.events import check_fresh, epoch_seconds, safe_name, take_event
+from service.events import check_fresh, epoch_seconds, take_event
 from service.metrics import token_issued
 from service.middlewares import VERIFIED_BODY, error_shape, needs_caller, takes_signed_body
 from service.responses import json_response
+from service.store.base import safe_name
 from service.validation import Fields, json_type, object_field, parse_json, read_json_object
 
 

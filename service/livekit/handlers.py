@@ -16,7 +16,7 @@ from service.access.gate import caller_of
 from service.config import LiveKitSettings
 from service.context import CLOCK, GATE, SETTINGS
 from service.errors import ApiError
-from service.events import check_fresh, epoch_seconds, safe_name, take_event
+from service.events import check_fresh, epoch_seconds, take_event
 from service.livekit.admission import LiveKitGrant, admit_participant
 from service.livekit.issue import issue_participant_token, signing_key_of
 from service.livekit.tokens import AGENT_DISPATCH_TYPES, ROOM_CONFIG_TYPES, ParticipantGrant
@@ -25,6 +25,7 @@ from service.logs import get_logger
 from service.metrics import token_issued
 from service.middlewares import VERIFIED_BODY, error_shape, needs_caller, takes_signed_body
 from service.responses import json_response
+from service.store.base import safe_name
 from service.validation import Fields, json_type, parse_json, read_json_object
 
 log = get_logger("service.livekit")

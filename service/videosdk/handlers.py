@@ -17,10 +17,11 @@ from service.access.gate import caller_of
 from service.config import VideoSdkSettings
 from service.context import CLOCK, GATE, SETTINGS, TOKEN_IDS, VIDEOSDK_API, VIDEOSDK_WEBHOOK_KEY
 from service.errors import ApiError
-from service.events import check_fresh, epoch_seconds, safe_name, take_event
+from service.events import check_fresh, epoch_seconds, take_event
 from service.metrics import token_issued
 from service.middlewares import VERIFIED_BODY, needs_caller, takes_signed_body
 from service.responses import json_response
+from service.store.base import safe_name
 from service.validation import Fields, json_type, object_field, parse_json, read_json_object
 from service.videosdk.admission import (
     VideoSdkGrant,

@@ -136,7 +136,6 @@ async def test_without_a_secret_the_route_is_503(client: Client) -> None:
     assert "AGORA_NCS_SECRET" in answer["message"]
 
 
-
 @pytest.mark.parametrize(
     "sent_ms",
     [SENT_MS - 40 * 86_400_000, SENT_MS - 86_401_000, SENT_MS + 3_600_000],
