@@ -14,6 +14,7 @@ import asyncio
 import atexit
 import logging
 import os
+import re
 import sys
 from collections.abc import MutableMapping
 from contextvars import ContextVar
@@ -128,6 +129,7 @@ def configure_logging(log_format: str, level: str, *, stream: BinaryIO | None = 
         _writer.stream = sys.stdout.buffer if stream is None else stream
         logger_factory = lambda *_: _BatchedLogger(_writer)  # noqa: E731
     threshold = logging.getLevelNamesMapping()[level.upper()]
+    _route_stdlib_logging(threshold)
     _access["enabled"] = threshold <= logging.INFO
     _access["json"] = log_format == "json"
     structlog.configure(
@@ -144,6 +146,45 @@ def configure_logging(log_format: str, level: str, *, stream: BinaryIO | None = 
         logger_factory=logger_factory,
         cache_logger_on_first_use=True,
     )
+
+
+# Header values a line from another library may echo: never written out.
+_SECRET_HEADER = re.compile(
+    r"(?i)\b(authorization|proxy-authorization|x-api-key|cookie|agora-signature(?:-v2)?|"
+    r"videosdk-signature)(\s*[:=]\s*)[^\r\n'\"]*"
+)
+_BYTES_ECHO = re.compile(r"""b(['"]).*?(?<!\\)\1""", re.DOTALL)
+
+
+def redact(text: str) -> str:
+    """A line from another library with every echoed raw input and secret header value
+    removed: aiohttp quotes a malformed request line or header as a bytes literal."""
+    return _SECRET_HEADER.sub(r"\1\2[redacted]", _BYTES_ECHO.sub("b'[redacted]'", text))
+
+
+class StdlibBridge(logging.Handler):
+    """Lines logged through the standard library (aiohttp, asyncio, gunicorn) written in
+    the service's own format, redacted, instead of raw text on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = redact(record.getMessage())
+            fields: dict[str, Any] = {}
+            if record.exc_info and record.exc_info[1] is not None:
+                error = record.exc_info[1]
+                fields["error"] = f"{type(error).__name__}: {redact(str(error))}"
+            logger = structlog.get_logger(logger_name=record.name)
+            logger.log(record.levelno, message, **fields)
+        except Exception:  # a log line must never take a request down
+            self.handleError(record)
+
+
+def _route_stdlib_logging(threshold: int) -> None:
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, StdlibBridge)]:
+        root.removeHandler(handler)
+    root.addHandler(StdlibBridge())
+    root.setLevel(threshold)
 
 
 def flush_logs() -> None:

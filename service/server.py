@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import errno
+import functools
 import gc
 import os
 import signal
@@ -19,6 +20,7 @@ import socket
 import sys
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import jwt
 import uvloop
@@ -28,17 +30,58 @@ from service.app import create_app
 from service.config import Settings
 from service.context import HEAD_DEADLINES, LIFECYCLE, HeadDeadlines
 from service.logs import configure_logging, flush_logs, get_logger
+from service.middlewares import SERVER_NAME
+from service.responses import dump_json
 
 log = get_logger("service")
+
+
+_PARSE_ERROR_CODES = {400: "malformed_request", 413: "body_too_large", 431: "headers_too_large"}
+
+
+class QuietRequestHandler(web.RequestHandler):
+    """aiohttp's connection handler, answering a request it could not parse (a control
+    byte in a header, a line too long) with the service's JSON error shape and nothing of
+    the input. aiohttp's own answer, and its log line, quote the offending header line:
+    an API key or a bearer token went to the client and the logs. Delete this class when
+    aiohttp stops echoing input in parse errors (checked in tests/test_logs.py)."""
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        log.warning(
+            "request not understood",
+            status=status,
+            client=request.remote,
+            error=type(exc).__name__ if exc is not None else None,
+        )
+        if request.writer.output_size > 0:
+            raise ConnectionError("the response has started; the connection is closed")
+        code = _PARSE_ERROR_CODES.get(status, "internal_error" if status >= 500 else "http_error")
+        text = "the request could not be read as HTTP" if status < 500 else "internal error"
+        body = {"error": code, "message": text, "field": None, "request_id": ""}
+        response = web.Response(
+            status=status, body=dump_json(body), content_type="application/json"
+        )
+        response.headers["Server"] = SERVER_NAME
+        response.force_close()
+        return response
 
 
 class DrainingRunner(web.AppRunner):
     def __init__(
         self, app: web.Application, *, grace: float, keepalive_timeout: float = 30.0
     ) -> None:
-        super().__init__(
-            app, access_log=None, handle_signals=False, keepalive_timeout=keepalive_timeout
-        )
+        # What each connection's QuietRequestHandler is built with (AcceptingSite).
+        self.handler_kwargs: dict[str, Any] = {
+            "access_log": None,
+            "keepalive_timeout": keepalive_timeout,
+        }
+        super().__init__(app, handle_signals=False, **self.handler_kwargs)
         self._grace = grace
 
     async def setup(self) -> None:
@@ -183,7 +226,12 @@ class AcceptingSite(web.SockSite):
         loop = asyncio.get_running_loop()
         app = self._runner.app if isinstance(self._runner, web.AppRunner) else None
         deadlines = app.get(HEAD_DEADLINES) if app is not None else None
-        self.listener = AcceptingListener(loop, self._sock, server, self._backlog, deadlines)
+        factory: Callable[[], asyncio.BaseProtocol] = server
+        if isinstance(self._runner, DrainingRunner):
+            factory = functools.partial(
+                QuietRequestHandler, server, loop=loop, **self._runner.handler_kwargs
+            )
+        self.listener = AcceptingListener(loop, self._sock, factory, self._backlog, deadlines)
         self._server = self.listener
 
 

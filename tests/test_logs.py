@@ -134,3 +134,47 @@ def test_two_processes_never_share_request_id_prefixes() -> None:
     os.close(read_end)
     os.waitpid(pid, 0)
     assert child_id[:16] != new_request_id()[:16]
+
+
+def test_another_librarys_log_line_is_written_as_json_with_secrets_redacted(
+    json_logs: io.BytesIO,
+) -> None:
+    import logging
+
+    try:
+        raise ValueError("Invalid header value char:\n\n  b'X-API-Key: topsecret\\x01'")
+    except ValueError:
+        logging.getLogger("aiohttp.server").exception(
+            "Error handling request; Authorization: Bearer eyJsecret.token"
+        )
+    structlog.get_logger().warning("flush")  # a warning writes the pending lines at once
+    (line, _) = _lines(json_logs)
+    assert line["logger_name"] == "aiohttp.server"
+    assert line["level"] == "error"
+    text = orjson.dumps(line).decode()
+    assert "topsecret" not in text and "eyJsecret" not in text
+    assert "[redacted]" in text
+
+
+def test_a_malformed_header_is_answered_and_logged_without_its_value(tmp_path: Any) -> None:
+    import json
+    import socket
+
+    from tests.conftest import running_service
+
+    log_path = tmp_path / "service.log"
+    with running_service(log_path=log_path, LOG_FORMAT="json") as (port, _):
+        answers = []
+        for line in (b"X-API-Key: topsecret\x01key", b"Authorization: Bearer eyJsecret\x7fx"):
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + line + b"\r\n\r\n")
+                answers.append(sock.recv(65536))
+    for answer in answers:
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.0 400") or head.startswith(b"HTTP/1.1 400")
+        assert json.loads(body)["error"] == "malformed_request"
+        assert b"aiohttp" not in head  # no version banner either
+        assert b"secret" not in answer
+    logged = log_path.read_text()
+    assert "topsecret" not in logged and "eyJsecret" not in logged
+    assert all(json.loads(line) for line in logged.splitlines() if line.strip())
