@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -51,34 +51,51 @@ class Lifecycle:
 class HeadDeadlines:
     """Closes a connection that sends no complete request head in time: HEAD_TIMEOUT from
     its opening, or KEEPALIVE_TIMEOUT + HEAD_TIMEOUT from its last answer (aiohttp closes
-    a connection idle for KEEPALIVE_TIMEOUT; this also ends one that trickles bytes)."""
+    a connection idle for KEEPALIVE_TIMEOUT; this also ends one that trickles bytes).
+
+    One timer per connection, re-armed only when it fires: a request costs two stores in
+    a dict, not a timer of its own."""
 
     def __init__(self, head: float, keepalive: float) -> None:
         self._head, self._after_answer = head, keepalive + head
-        self._timers: dict[asyncio.BaseTransport, asyncio.TimerHandle] = {}
+        # transport -> [requests in progress, loop time of the last answer or None]
+        self._connections: dict[asyncio.BaseTransport, list[Any]] = {}
 
     def connected(self, transport: asyncio.BaseTransport) -> None:
-        self._arm(transport, self._head)
+        self._connections[transport] = [0, None]
+        asyncio.get_running_loop().call_later(self._head, self._check, transport)
 
     def request_started(self, transport: asyncio.BaseTransport | None) -> None:
-        if transport is not None and (timer := self._timers.pop(transport, None)):
-            timer.cancel()
+        state = self._connections.get(transport) if transport is not None else None
+        if state is not None:
+            state[0] += 1
 
     def request_finished(self, transport: asyncio.BaseTransport | None) -> None:
-        if transport is not None:
-            self._arm(transport, self._after_answer)
+        state = self._connections.get(transport) if transport is not None else None
+        if state is not None:
+            state[0] -= 1
+            state[1] = asyncio.get_running_loop().time()
 
-    def _arm(self, transport: asyncio.BaseTransport, seconds: float) -> None:
-        if (timer := self._timers.pop(transport, None)) is not None:
-            timer.cancel()
-        if not transport.is_closing():
-            loop = asyncio.get_running_loop()
-            self._timers[transport] = loop.call_later(seconds, self._expire, transport)
-
-    def _expire(self, transport: asyncio.BaseTransport) -> None:
-        self._timers.pop(transport, None)
-        if not transport.is_closing():
+    def _check(self, transport: asyncio.BaseTransport) -> None:
+        state = self._connections.get(transport)
+        if state is None:
+            return
+        if transport.is_closing():
+            del self._connections[transport]
+            return
+        loop = asyncio.get_running_loop()
+        busy, answered_at = state
+        if busy:
+            wait = self._head  # a request is being handled: look again later
+        elif answered_at is None:
+            wait = 0.0  # no request head since the connection opened
+        else:
+            wait = answered_at + self._after_answer - loop.time()
+        if wait <= 0:
+            del self._connections[transport]
             transport.close()
+        else:
+            loop.call_later(wait, self._check, transport)
 
 
 SETTINGS = web.AppKey("settings", Settings)

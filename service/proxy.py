@@ -12,6 +12,7 @@ address is returned in one canonical spelling. Pure.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 
@@ -41,6 +42,7 @@ def _address(value: str) -> Address | None:
     return address
 
 
+@functools.lru_cache(maxsize=4096)  # the same few addresses, on every request
 def canonical(value: str | None) -> str | None:
     """An address in its one spelling (IPv6 compressed, lower case; IPv4-mapped IPv6 as
     IPv4); anything else unchanged."""

@@ -39,11 +39,13 @@ READ_HEADERS = (
 )
 
 
+_READ_HEADERS = frozenset(name.lower() for name in READ_HEADERS)
+
+
 def check_headers(headers: Mapping[str, str]) -> None:
     """400 malformed_header when a header the service reads is not valid UTF-8."""
-    for name in READ_HEADERS:
-        value = headers.get(name)
-        if value is None or value.isascii():
+    for name, value in headers.items():
+        if value.isascii() or name.lower() not in _READ_HEADERS:
             continue
         try:
             value.encode("utf-8")
