@@ -52,6 +52,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.errors import ApiError
 from service.livekit import tokens as livekit_tokens
 from service.videosdk import tokens as videosdk_tokens
 
@@ -62,13 +63,11 @@ class PolicyError(ValueError):
     """The policy file is wrong; the message names the key."""
 
 
-class PolicyDenied(Exception):
-    """A request the policy does not allow; the message is for the client to show."""
+class PolicyDenied(ApiError):
+    """A request the policy does not allow: a 403 whose message the client can show."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(403, "forbidden", message, field=field)
 
 
 def claim_text(value: Any) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any
 from service.access.admission import Admitted, admitted
 from service.access.callers import Caller
 from service.access.identity import IdentityError, agora_identity
-from service.access.policy import AgoraPolicy, PolicyDenied, lifetime
+from service.access.policy import AgoraPolicy, lifetime
 from service.agora import accesstoken006
 from service.agora.accesstoken2 import PRIVILEGE_NAMES, RtcPrivilege, ServiceType
 from service.agora.rules import (
@@ -102,10 +102,7 @@ def _rule(field: str, check: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _lifetime(agora: AgoraSettings, policy: AgoraPolicy, asked: int | None, field: str) -> int:
-    try:
-        seconds = lifetime(policy.max_expire, asked, agora.token_expire, field=field)
-    except PolicyDenied as denied:
-        raise ApiError.forbidden(denied.field, denied.message) from None
+    seconds = lifetime(policy.max_expire, asked, agora.token_expire, field=field)
     value: int = _rule(field, check_expire, seconds, maximum=agora.max_token_expire)
     return value
 
@@ -208,10 +205,7 @@ def _check_channel(agora: AgoraSettings, policy: AgoraPolicy, channel: str, call
                 "channel", "the wildcard channel '*' reaches channels you may not join"
             )
         return checked
-    try:
-        policy.channels.check(checked, caller.claims, field="channel", noun="channel")
-    except PolicyDenied as denied:
-        raise ApiError.forbidden(denied.field, denied.message) from None
+    policy.channels.check(checked, caller.claims, field="channel", noun="channel")
     return checked
 
 

@@ -56,10 +56,7 @@ def _identity(caller: Caller, asked: str, field: str) -> str:
 
 
 def _ttl(livekit: LiveKitSettings, policy: LiveKitPolicy, asked: int | None) -> int:
-    try:
-        seconds = lifetime(policy.max_ttl, asked, livekit.token_ttl, field="ttl")
-    except PolicyDenied as denied:
-        raise ApiError.forbidden(denied.field, denied.message) from None
+    seconds = lifetime(policy.max_ttl, asked, livekit.token_ttl, field="ttl")
     if not MIN_TTL_SECONDS <= seconds <= livekit.max_token_ttl:
         raise ApiError.invalid_field(
             "ttl",
@@ -212,8 +209,6 @@ def admit_participant(
         if error.forbidden:
             raise ApiError.forbidden(error.field, str(error)) from None
         raise ApiError.invalid_field(error.field, error.message) from None
-    except PolicyDenied as denied:
-        raise ApiError.forbidden(denied.field, denied.message) from None
     seconds = _ttl(livekit, policy, ttl)
     claims = participant_claims(grant)
     if video:
