@@ -37,7 +37,7 @@ from service.context import (
     HeadDeadlines,
     Lifecycle,
 )
-from service.errors import ApiError
+from service.errors import ApiError, ErrorCode
 from service.forwarder import Forwarder
 from service.livekit import handlers as livekit
 from service.middlewares import (
@@ -195,7 +195,9 @@ async def _gate(app: web.Application) -> AsyncIterator[None]:
                         return document, max_age_of(response.headers.get("Cache-Control"))
                 except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                     raise ApiError(
-                        503, "auth_unavailable", "the login token issuer's keys are unavailable"
+                        503,
+                        ErrorCode.AUTH_UNAVAILABLE,
+                        "the login token issuer's keys are unavailable",
                     ) from exc
 
             jwks = JwksCache(fetch_jwks)

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from service.context import CLOCK, EVENT_STORE, FORWARDER, SETTINGS
-from service.errors import ApiError
+from service.errors import ApiError, ErrorCode
 from service.logs import get_logger
 from service.responses import json_response
 from service.store.base import NewEvent, StoreUnavailable
@@ -37,7 +37,7 @@ def check_fresh(request: web.Request, stamped_at: float | None) -> None:
     if stamped_at < now - max_age or stamped_at > now + FUTURE_SKEW_SECONDS:
         raise ApiError(
             400,
-            "stale_event",
+            ErrorCode.STALE_EVENT,
             f"the event is stamped {int(now - stamped_at)} s ago; events older than "
             f"{int(max_age)} s (WEBHOOK_MAX_AGE) or from the future are refused as replays",
         )
@@ -87,7 +87,9 @@ async def take_event(
     except StoreUnavailable as exc:
         log.error("event not stored", provider=provider, event_id=event_id, reason=str(exc))
         raise ApiError(
-            503, "store_unavailable", "the event could not be stored; deliver it again later"
+            503,
+            ErrorCode.STORE_UNAVAILABLE,
+            "the event could not be stored; deliver it again later",
         ) from None
     facts = {"provider": provider, "event_id": event_id, "key": ordering_key}
     log.info("webhook event", **{**summary, **facts, "duplicate": not is_new})
@@ -109,13 +111,15 @@ def _authorize(request: web.Request) -> None:
     token = request.app[SETTINGS].events.api_token
     if token is None:
         raise ApiError(
-            503, "platform_disabled", "the events API is off: set EVENTS_API_TOKEN to turn it on"
+            503,
+            ErrorCode.PLATFORM_DISABLED,
+            "the events API is off: set EVENTS_API_TOKEN to turn it on",
         )
     given = request.headers.get("Authorization", "")
     if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         raise ApiError(
             401,
-            "unauthorized",
+            ErrorCode.UNAUTHORIZED,
             "send Authorization: Bearer <EVENTS_API_TOKEN>",
             headers={"WWW-Authenticate": "Bearer"},
         )
@@ -151,7 +155,7 @@ async def list_events(request: web.Request) -> web.Response:
     except ValueError:
         raise ApiError.invalid_field("after", "is not a cursor this API gave out") from None
     except StoreUnavailable:
-        raise ApiError(503, "store_unavailable", "the event store is unavailable") from None
+        raise ApiError(503, ErrorCode.STORE_UNAVAILABLE, "the event store is unavailable") from None
     return json_response(
         {
             "events": [event.to_api() for event in events],

@@ -24,7 +24,7 @@ from service.access.callers import Caller
 from service.access.gate import CALLER
 from service.access.ratelimit import address_key
 from service.context import GATE, HEAD_DEADLINES, LIFECYCLE, SETTINGS
-from service.errors import ApiError
+from service.errors import ApiError, ErrorCode
 from service.logs import CURRENT_REQUEST_ID, get_logger, log_request
 from service.metrics import WEBHOOK_REJECTIONS, request_answered
 from service.proxy import (
@@ -72,10 +72,10 @@ VERIFIED_BODY: web.RequestKey[Any] = web.RequestKey("verified_body")
 log = get_logger("service.access")
 
 _HTTP_CODES = {
-    404: "not_found",
-    405: "method_not_allowed",
-    408: "body_timeout",
-    413: "body_too_large",
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    408: ErrorCode.BODY_TIMEOUT,
+    413: ErrorCode.BODY_TOO_LARGE,
 }
 
 
@@ -141,7 +141,9 @@ def _from_http_exception(exc: web.HTTPException) -> ApiError:
     headers = {}
     if exc.status == 405 and "Allow" in exc.headers:
         headers["Allow"] = exc.headers["Allow"]
-    return ApiError(exc.status, _HTTP_CODES.get(exc.status, "http_error"), message, headers=headers)
+    return ApiError(
+        exc.status, _HTTP_CODES.get(exc.status, ErrorCode.HTTP_ERROR), message, headers=headers
+    )
 
 
 class RequestIds:
@@ -236,7 +238,9 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.exception("unhandled error", route=_route_name(request), method=request.method)
         request_id = request.get(REQUEST_ID, "")
         internal = ApiError(
-            500, "internal_error", f"internal error; quote request id {request_id} to support"
+            500,
+            ErrorCode.INTERNAL_ERROR,
+            f"internal error; quote request id {request_id} to support",
         )
         return _responder_for(request)(request, internal)
 

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from service import __version__
 from service.context import SETTINGS
-from service.errors import ApiError
+from service.errors import ApiError, ErrorCode
 from service.responses import json_response
 
 JSON = "application/json"
@@ -377,7 +377,7 @@ async def playground(request: web.Request) -> web.FileResponse:
         if token is None or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             raise ApiError(
                 401,
-                "unauthorized",
+                ErrorCode.UNAUTHORIZED,
                 "the playground is open under --dev; otherwise send Authorization: Bearer "
                 "<EVENTS_API_TOKEN>",
                 headers={"WWW-Authenticate": "Bearer"},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.errors import ApiError
+from service.errors import ApiError, ErrorCode
 
 
 class WebhookRejected(Exception):
@@ -15,5 +15,5 @@ class WebhookRejected(Exception):
 
     def as_api_error(self) -> ApiError:
         # Only a 5xx makes platforms retry; a bad signature must not.
-        code = "missing_signature" if self.status == 400 else "invalid_signature"
+        code = ErrorCode.MISSING_SIGNATURE if self.status == 400 else ErrorCode.INVALID_SIGNATURE
         return ApiError(self.status, code, self.message)

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from service.errors import ApiError
+from service.errors import ApiError, ErrorCode
 
 BODY_LIMIT = web.AppKey("body_limit", int)
 BODY_TIMEOUT = web.AppKey("body_timeout", float)
@@ -51,7 +51,7 @@ def check_headers(headers: Mapping[str, str]) -> None:
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise ApiError(
-                400, "malformed_header", f"{name}: is not valid UTF-8", field=name
+                400, ErrorCode.MALFORMED_HEADER, f"{name}: is not valid UTF-8", field=name
             ) from None
 
 
@@ -59,13 +59,13 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise ApiError(400, "malformed_json", f"duplicate key {key!r} in JSON object")
+            raise ApiError(400, ErrorCode.MALFORMED_JSON, f"duplicate key {key!r} in JSON object")
         result[key] = value
     return result
 
 
 def _no_constants(name: str) -> Any:
-    raise ApiError(400, "malformed_json", f"{name} is not valid JSON")
+    raise ApiError(400, ErrorCode.MALFORMED_JSON, f"{name} is not valid JSON")
 
 
 INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # what every JSON encoder here can write back
@@ -75,7 +75,7 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 def _bounded_int(text: str) -> int:
     # Digit strings only reach here; very long ones are refused before int() parses them.
     if len(text) > 21 or not INT_MIN <= (value := int(text)) <= INT_MAX:
-        raise ApiError(400, "malformed_json", "a number in the body is beyond 64 bits")
+        raise ApiError(400, ErrorCode.MALFORMED_JSON, "a number in the body is beyond 64 bits")
     return value
 
 
@@ -111,9 +111,11 @@ def _parse_strict(raw: bytes, *, signed: bool) -> Any:
     except (ValueError, RecursionError):
         # JSONDecodeError and UnicodeDecodeError are ValueErrors; RecursionError is
         # deep nesting. Neither message is useful to a client.
-        raise ApiError(400, "malformed_json", "request body is not valid JSON") from None
+        raise ApiError(400, ErrorCode.MALFORMED_JSON, "request body is not valid JSON") from None
     if not signed and "\\u" in text and _has_surrogate(value):
-        raise ApiError(400, "malformed_json", "request body holds a lone surrogate (\\ud800)")
+        raise ApiError(
+            400, ErrorCode.MALFORMED_JSON, "request body holds a lone surrogate (\\ud800)"
+        )
     return value
 
 
@@ -175,7 +177,7 @@ def parse_json(raw: bytes, *, signed: bool = False) -> Any:
 
 
 def _too_large(limit: int) -> ApiError:
-    return ApiError(413, "body_too_large", f"request body must be at most {limit} bytes")
+    return ApiError(413, ErrorCode.BODY_TOO_LARGE, f"request body must be at most {limit} bytes")
 
 
 async def read_body(request: web.Request, limit: int | None = None) -> bytes:
@@ -196,7 +198,9 @@ async def read_body(request: web.Request, limit: int | None = None) -> bytes:
     except web.HTTPRequestEntityTooLarge:
         raise _too_large(limit) from None
     except TimeoutError:
-        raise ApiError(408, "body_timeout", "request body was not received in time") from None
+        raise ApiError(
+            408, ErrorCode.BODY_TIMEOUT, "request body was not received in time"
+        ) from None
     # The application accepts the largest limit of any route; this route's may be smaller.
     if len(body) > limit:
         raise _too_large(limit)
@@ -208,11 +212,15 @@ async def read_json_object(request: web.Request, *, allow_empty: bool = False) -
     if allow_empty and not raw.strip():
         return {}
     if not raw.strip():
-        raise ApiError(400, "malformed_json", "request body must be a JSON object, got nothing")
+        raise ApiError(
+            400, ErrorCode.MALFORMED_JSON, "request body must be a JSON object, got nothing"
+        )
     value = parse_json(raw)
     if not isinstance(value, dict):
         raise ApiError(
-            400, "malformed_json", f"request body must be a JSON object, got {json_type(value)}"
+            400,
+            ErrorCode.MALFORMED_JSON,
+            f"request body must be a JSON object, got {json_type(value)}",
         )
     return value
 

@@ -18,7 +18,7 @@ from service.access.callers import (
 )
 from service.access.ratelimit import Buckets, Limit, retry_after
 from service.config import AccessSettings
-from service.errors import ApiError
+from service.errors import ApiError, ErrorCode
 
 CALLER: web.RequestKey[Caller] = web.RequestKey("caller")
 
@@ -41,7 +41,10 @@ class Gate:
         except Unauthenticated as refused:
             challenge = "Bearer" if settings.mode == "jwt" else 'ApiKey header="X-API-Key"'
             raise ApiError(
-                401, "unauthorized", refused.message, headers={"WWW-Authenticate": challenge}
+                401,
+                ErrorCode.UNAUTHORIZED,
+                refused.message,
+                headers={"WWW-Authenticate": challenge},
             ) from None
         return ANONYMOUS
 
@@ -52,7 +55,7 @@ class Gate:
         if wait > 0:
             raise ApiError(
                 429,
-                "rate_limited",
+                ErrorCode.RATE_LIMITED,
                 "too many token requests; retry after the time in Retry-After",
                 headers={"Retry-After": retry_after(wait)},
             )

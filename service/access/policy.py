@@ -52,7 +52,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.errors import ApiError
+from service.errors import PolicyDenied
 from service.livekit import tokens as livekit_tokens
 from service.videosdk import tokens as videosdk_tokens
 
@@ -61,13 +61,6 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
 
 class PolicyError(ValueError):
     """The policy file is wrong; the message names the key."""
-
-
-class PolicyDenied(ApiError):
-    """A request the policy does not allow: a 403 whose message the client can show."""
-
-    def __init__(self, field: str | None, message: str) -> None:
-        super().__init__(403, "forbidden", message, field=field)
 
 
 def claim_text(value: Any) -> str | None:

@@ -31,7 +31,7 @@ from service.agora.rules import (
 )
 from service.agora.tokens import Role, account_for_uid, rtc_privileges
 from service.config import AgoraSettings
-from service.errors import ApiError
+from service.errors import ApiError, PolicyDenied
 from service.validation import json_type
 
 ROLE_NAMES = {Role.PUBLISHER: "publisher", Role.SUBSCRIBER: "subscriber"}
@@ -54,6 +54,9 @@ class RtcTokenRequest:
     with_rtm: bool = False
     # Only these privileges of the role (e.g. join + data for an RTM stream channel).
     only_privileges: frozenset[int] | None = None
+    # Instead of uid/user_account: the user as the RTM side names them (community stream
+    # tokens), judged like an RTM user id.
+    rtm_user: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def _own_identity(caller: Caller) -> int | str | None:
     try:
         return agora_identity(caller.identity)
     except IdentityError as error:
-        raise ApiError.forbidden("uid", f"your login identity {error}") from None
+        raise PolicyDenied("uid", f"your login identity {error}") from None
 
 
 def _bound_user(caller: Caller, given: str | None, field: str) -> str:
@@ -122,7 +125,7 @@ def _bound_user(caller: Caller, given: str | None, field: str) -> str:
     own = caller.identity
     if own is not None:
         if given not in (None, "", own):
-            raise ApiError.forbidden(
+            raise PolicyDenied(
                 field, f"{field}: must be your own identity from your login ({own!r}), or left out"
             )
         given = own
@@ -170,7 +173,15 @@ def _privileges(agora: AgoraSettings, ask: RtcTokenRequest, token_expire: int) -
     return privileges
 
 
-def _who(ask: RtcTokenRequest, own: int | str | None) -> int | str:
+def _who(ask: RtcTokenRequest, own: int | str | None, caller: Caller) -> int | str:
+    if ask.rtm_user is not None:
+        # An RTM-style user id: the caller's login identity byte for byte, or left out
+        # (""), as for RTM tokens; then the RTC side is that login's Agora identity.
+        user = _bound_user(caller, ask.rtm_user or None, "uid")
+        if own is not None:
+            return own
+        account: str = _rule("uid", check_account, user)
+        return account
     if ask.uid is not None and ask.user_account is not None:
         raise ApiError.invalid_field("uid", "give exactly one of uid (a number) or user_account")
     if own is not None:
@@ -178,7 +189,7 @@ def _who(ask: RtcTokenRequest, own: int | str | None) -> int | str:
         if given is not None and (type(given) is not type(own) or given != own):
             field = "uid" if ask.uid is not None else "user_account"
             kind = "uid" if isinstance(own, int) else "user_account"
-            raise ApiError.forbidden(
+            raise PolicyDenied(
                 field,
                 f"{field}: must be your own identity from your login ({kind} {own!r}), or left out",
             )
@@ -187,8 +198,8 @@ def _who(ask: RtcTokenRequest, own: int | str | None) -> int | str:
         uid: int = _rule("uid", check_uid, ask.uid)
         return uid
     if ask.user_account is not None:
-        account: str = _rule("user_account", check_account, ask.user_account)
-        return account
+        named: str = _rule("user_account", check_account, ask.user_account)
+        return named
     raise ApiError.invalid_field("uid", "give exactly one of uid (a number) or user_account")
 
 
@@ -201,7 +212,7 @@ def _check_channel(agora: AgoraSettings, policy: AgoraPolicy, channel: str, call
     if checked == WILDCARD_CHANNEL:
         # A wildcard token joins every channel: only a policy that allows every channel.
         if not policy.channels.allows_any:
-            raise ApiError.forbidden(
+            raise PolicyDenied(
                 "channel", "the wildcard channel '*' reaches channels you may not join"
             )
         return checked
@@ -213,13 +224,13 @@ def admit_rtc(
     agora: AgoraSettings, caller: Caller, policy: AgoraPolicy, ask: RtcTokenRequest
 ) -> Admitted[RtcGrant]:
     channel = _check_channel(agora, policy, ask.channel, caller)
-    who = _who(ask, _own_identity(caller))
+    who = _who(ask, _own_identity(caller), caller)
     token_expire = _lifetime(agora, policy, ask.expire, "expire")
     privileges = _privileges(agora, ask, token_expire)
     # The role as Agora reads the token: any publish privilege makes a publisher.
     role = Role.PUBLISHER if set(privileges) - {_JOIN} else Role.SUBSCRIBER
     if policy.roles is not None and ROLE_NAMES[role] not in policy.roles:
-        raise ApiError.forbidden("role", f"role {ROLE_NAMES[role]!r} is not allowed for you")
+        raise PolicyDenied("role", f"role {ROLE_NAMES[role]!r} is not allowed for you")
     rtm_user_id: str | None = None
     if ask.with_rtm:
         if agora.token_version == accesstoken006.VERSION:
@@ -227,7 +238,7 @@ def admit_rtc(
                 "with_rtm", "RTC and RTM in one token needs AGORA_TOKEN_VERSION=007"
             )
         if not policy.rtm:
-            raise ApiError.forbidden("with_rtm", "RTM tokens are not allowed for you")
+            raise PolicyDenied("with_rtm", "RTM tokens are not allowed for you")
         rtm_user_id = account_for_uid(who)
         if not rtm_user_id:
             raise ApiError.invalid_field(
@@ -240,7 +251,7 @@ def admit_rtm(
     agora: AgoraSettings, caller: Caller, policy: AgoraPolicy, ask: RtmTokenRequest
 ) -> Admitted[RtmGrant]:
     if not policy.rtm:
-        raise ApiError.forbidden(None, "RTM tokens are not allowed for you")
+        raise PolicyDenied(None, "RTM tokens are not allowed for you")
     user_id = _bound_user(caller, ask.user_id, "user_id")
     return admitted(RtmGrant(user_id, _lifetime(agora, policy, ask.expire, "expire")))
 
@@ -251,18 +262,18 @@ def admit_chat(
     if ask.kind not in ("user", "app"):
         raise ApiError.invalid_field("kind", "must be 'user' or 'app'")
     if not policy.chat:
-        raise ApiError.forbidden("kind", "Chat tokens are not allowed for you")
+        raise PolicyDenied("kind", "Chat tokens are not allowed for you")
     if ask.kind == "app":
         if ask.user_id is not None:
             raise ApiError.invalid_field("user_id", "must not be given for an app token")
         if not agora.allow_chat_app_tokens:
-            raise ApiError.forbidden(
+            raise PolicyDenied(
                 "kind",
                 "Chat app tokens administer the whole Chat app and are off by default; "
                 "set AGORA_ALLOW_CHAT_APP_TOKENS=true to issue them",
             )
         if not policy.chat_app:
-            raise ApiError.forbidden("kind", "Chat app tokens are not allowed for you")
+            raise PolicyDenied("kind", "Chat app tokens are not allowed for you")
         return admitted(ChatGrant("app", None, _lifetime(agora, policy, ask.expire, "expire")))
     user_id = _bound_user(caller, ask.user_id, "user_id")
     return admitted(ChatGrant("user", user_id, _lifetime(agora, policy, ask.expire, "expire")))

@@ -31,7 +31,7 @@ from service.agora.ncs import verify_ncs
 from service.agora.tokens import Role
 from service.config import AgoraSettings
 from service.context import CLOCK, GATE, SALT, SETTINGS
-from service.errors import ApiError
+from service.errors import ApiError, ErrorCode
 from service.events import check_fresh, epoch_seconds, take_event
 from service.metrics import token_issued
 from service.middlewares import VERIFIED_BODY, error_shape, needs_caller, takes_signed_body
@@ -207,7 +207,7 @@ async def fetch_rtc_token(request: web.Request) -> web.Response:
     if request.method != "POST":
         raise ApiError(
             405,
-            "method_not_allowed",
+            ErrorCode.METHOD_NOT_ALLOWED,
             "Unsupported method. Please check.",
             headers={"Allow": "POST, OPTIONS"},
         )
@@ -238,7 +238,9 @@ async def verify_ncs_body(request: web.Request, body: bytes) -> bytes:
     secret = request.app[SETTINGS].events.agora_ncs_secret
     if secret is None:
         raise ApiError(
-            503, "platform_disabled", "Agora NCS webhooks are not configured: set AGORA_NCS_SECRET"
+            503,
+            ErrorCode.PLATFORM_DISABLED,
+            "Agora NCS webhooks are not configured: set AGORA_NCS_SECRET",
         )
     verify_ncs(
         body,
@@ -255,7 +257,7 @@ async def agora_webhook(request: web.Request) -> web.Response:
     event = parse_json(body, signed=True)
     notice_id = safe_name(event.get("noticeId")) if isinstance(event, dict) else None
     if notice_id is None:
-        raise ApiError(400, "malformed_event", "webhook body is not an Agora NCS notice")
+        raise ApiError(400, ErrorCode.MALFORMED_EVENT, "webhook body is not an Agora NCS notice")
     # notifyMs is when this attempt was sent (NCS updates it on every resend).
     check_fresh(request, epoch_seconds(event.get("notifyMs")))
     payload = object_field(event, "payload")

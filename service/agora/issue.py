@@ -15,14 +15,14 @@ from service.agora.admission import ROLE_NAMES, ChatGrant, RtcGrant, RtmGrant
 from service.agora.rules import RENEWAL_WARNING_SECONDS
 from service.agora.tokens import AgoraCredentials
 from service.config import AgoraSettings
-from service.errors import ApiError
+from service.errors import ApiError, ErrorCode
 
 
 def credentials_of(agora: AgoraSettings) -> AgoraCredentials:
     if agora.credentials is None:
         raise ApiError(
             503,
-            "platform_disabled",
+            ErrorCode.PLATFORM_DISABLED,
             "Agora is not configured: set AGORA_APP_ID and AGORA_APP_CERTIFICATE",
         )
     return agora.credentials

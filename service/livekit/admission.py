@@ -17,9 +17,9 @@ from typing import Any
 
 from service.access.admission import Admitted, admitted
 from service.access.callers import Caller
-from service.access.policy import LiveKitPolicy, PolicyDenied, glob_matches, lifetime
+from service.access.policy import LiveKitPolicy, glob_matches, lifetime
 from service.config import LiveKitSettings
-from service.errors import ApiError
+from service.errors import ApiError, PolicyDenied
 from service.livekit.tokens import (
     GrantError,
     ParticipantGrant,
@@ -49,7 +49,7 @@ def _identity(caller: Caller, asked: str, field: str) -> str:
     if own is None:
         return asked
     if asked not in ("", own):
-        raise ApiError.forbidden(
+        raise PolicyDenied(
             field, f"{field}: must be your own identity from your login ({own!r}), or left out"
         )
     return own
@@ -207,7 +207,7 @@ def admit_participant(
         _check_room_config(grant.room_config, policy)
     except GrantError as error:
         if error.forbidden:
-            raise ApiError.forbidden(error.field, str(error)) from None
+            raise PolicyDenied(error.field, str(error)) from None
         raise ApiError.invalid_field(error.field, error.message) from None
     seconds = _ttl(livekit, policy, ttl)
     claims = participant_claims(grant)

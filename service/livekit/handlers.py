@@ -15,7 +15,7 @@ from service.access.admission import Admitted
 from service.access.gate import caller_of
 from service.config import LiveKitSettings
 from service.context import CLOCK, GATE, SETTINGS
-from service.errors import ApiError
+from service.errors import ApiError, ErrorCode
 from service.events import check_fresh, epoch_seconds, take_event
 from service.livekit.admission import LiveKitGrant, admit_participant
 from service.livekit.issue import issue_participant_token, signing_key_of
@@ -75,7 +75,7 @@ async def openvidu_token(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     room, participant = body.get("roomName"), body.get("participantName")
     if not (isinstance(room, str) and room and isinstance(participant, str) and participant):
-        raise ApiError(400, "invalid_field", OPENVIDU_REQUIRED)
+        raise ApiError(400, ErrorCode.INVALID_FIELD, OPENVIDU_REQUIRED)
     # Signed in (jwt mode), admission makes the identity the caller's own; the name stays
     # as asked.
     identity = "" if caller_of(request).identity is not None else participant
@@ -192,7 +192,7 @@ async def connection_details(request: web.Request) -> web.Response:
     if livekit.url is None:
         raise ApiError(
             503,
-            "platform_disabled",
+            ErrorCode.PLATFORM_DISABLED,
             "LIVEKIT_URL is not set: clients need the server's ws(s):// address",
         )
     fields = Fields(await read_json_object(request), allowed=_CONNECTION_FIELDS)
@@ -255,7 +255,7 @@ async def livekit_webhook(request: web.Request) -> web.Response:
     verified: VerifiedWebhook = request[VERIFIED_BODY]
     event = parse_json(verified.body, signed=True)
     if not isinstance(event, dict) or not isinstance(event.get("event"), str):
-        raise ApiError(400, "malformed_event", "webhook body is not a LiveKit event")
+        raise ApiError(400, ErrorCode.MALFORMED_EVENT, "webhook body is not a LiveKit event")
     # LiveKit stamps every event with an id; fall back to the body's digest if absent.
     event_id = safe_name(event.get("id"))
     if event_id is None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from service.access.admission import Admitted, require_admitted
 from service.config import LiveKitSettings
-from service.errors import ApiError
+from service.errors import ApiError, ErrorCode
 from service.livekit.admission import LiveKitGrant
 from service.livekit.tokens import build_token
 
@@ -19,7 +19,7 @@ def signing_key_of(livekit: LiveKitSettings) -> tuple[str, str]:
     if livekit.signing_key is None:
         raise ApiError(
             503,
-            "platform_disabled",
+            ErrorCode.PLATFORM_DISABLED,
             "LiveKit is not configured: set LIVEKIT_API_KEY and LIVEKIT_API_SECRET "
             "(or LIVEKIT_KEYS / LIVEKIT_KEY_FILE)",
         )

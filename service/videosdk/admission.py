@@ -18,7 +18,7 @@ from service.access.admission import Admitted, admitted
 from service.access.callers import Caller
 from service.access.policy import VideoSdkPolicy, lifetime
 from service.config import VideoSdkSettings
-from service.errors import ApiError
+from service.errors import ApiError, PolicyDenied
 from service.videosdk.tokens import (
     TokenGrant,
     TokenRuleError,
@@ -56,7 +56,7 @@ def _check_room(policy: VideoSdkPolicy, caller: Caller, room_id: str | None, fie
     if policy.rooms is None:
         return
     if room_id is None:
-        raise ApiError.forbidden(field, f"name the room ({field}): you are limited to some rooms")
+        raise PolicyDenied(field, f"name the room ({field}): you are limited to some rooms")
     policy.rooms.check(room_id, caller.claims, field=field, noun="room")
 
 
@@ -69,13 +69,13 @@ def may_moderate(videosdk: VideoSdkSettings, policy: VideoSdkPolicy) -> bool:
 
 def _check_admin(videosdk: VideoSdkSettings, grant: TokenGrant, roles: Sequence[str]) -> None:
     if "allow_mod" in grant.permissions and not videosdk.allow_mod_tokens:
-        raise ApiError.forbidden(
+        raise PolicyDenied(
             "permissions",
             "allow_mod lets its holder control other participants and is off by default; "
             "set VIDEOSDK_ALLOW_MOD_TOKENS=true to issue it",
         )
     if "crawler" in roles and not videosdk.allow_crawler_tokens:
-        raise ApiError.forbidden(
+        raise PolicyDenied(
             "roles",
             "the crawler role calls VideoSDK's server API and is off by default; "
             "set VIDEOSDK_ALLOW_CRAWLER_TOKENS=true to issue it",
@@ -94,14 +94,14 @@ def admit_token(
     own = caller.identity
     if own is not None:
         if participant not in (None, own):
-            raise ApiError.forbidden(
+            raise PolicyDenied(
                 "participantId",
                 f"participantId: must be your own identity from your login ({own!r}), or left out",
             )
         try:
             participant = check_participant_id(own)
         except TokenRuleError:
-            raise ApiError.forbidden(
+            raise PolicyDenied(
                 "participantId", "your login identity cannot be a VideoSDK participantId"
             ) from None
     roles = tuple(asked.roles) if asked.roles is not None else PARTICIPANT_ROLES
@@ -114,12 +114,10 @@ def admit_token(
     _check_room(policy, caller, grant.room_id, "roomId")
     for permission in grant.permissions:
         if policy.permissions is not None and permission not in policy.permissions:
-            raise ApiError.forbidden(
-                "permissions", f"permission {permission!r} is not allowed for you"
-            )
+            raise PolicyDenied("permissions", f"permission {permission!r} is not allowed for you")
     for role in roles:
         if policy.roles is not None and role not in policy.roles:
-            raise ApiError.forbidden("roles", f"role {role!r} is not allowed for you")
+            raise PolicyDenied("roles", f"role {role!r} is not allowed for you")
     seconds = lifetime(policy.max_ttl, ttl, videosdk.token_ttl, field="ttl")
     if not MIN_TTL_SECONDS <= seconds <= videosdk.max_token_ttl:
         raise ApiError.invalid_field(
@@ -144,11 +142,11 @@ def admit_meeting(
         except TokenRuleError as error:
             raise _rule(error) from None
     if not policy.meetings:
-        raise ApiError.forbidden(None, "creating and validating meetings is not allowed for you")
+        raise PolicyDenied(None, "creating and validating meetings is not allowed for you")
     _check_room(policy, caller, room_id, field)
     body = dict(body or {})
     if "webhook" in body and not policy.meeting_webhooks:
-        raise ApiError.forbidden("webhook", "meeting webhooks are not allowed for you")
+        raise PolicyDenied("webhook", "meeting webhooks are not allowed for you")
     return admitted(MeetingCall(room_id, body))
 
 

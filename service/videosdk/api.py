@@ -16,7 +16,7 @@ from urllib.parse import quote
 import aiohttp
 
 from service.access.admission import Admitted, require_admitted
-from service.errors import ApiError
+from service.errors import ApiError, ErrorCode
 from service.metrics import UPSTREAM_ERRORS
 from service.videosdk.admission import MeetingCall
 
@@ -62,14 +62,16 @@ class VideoSdkApi:
                     raw = await response.read()
             except TimeoutError:
                 UPSTREAM_ERRORS.labels(upstream="videosdk", kind="upstream_timeout").inc()
-                raise ApiError(504, "upstream_timeout", "VideoSDK did not answer in time") from None
+                raise ApiError(
+                    504, ErrorCode.UPSTREAM_TIMEOUT, "VideoSDK did not answer in time"
+                ) from None
             except aiohttp.ClientError:
                 if attempt < attempts:
                     await asyncio.sleep(RETRY_PAUSE_SECONDS)
                     continue
                 UPSTREAM_ERRORS.labels(upstream="videosdk", kind="upstream_unavailable").inc()
                 raise ApiError(
-                    502, "upstream_unavailable", "VideoSDK could not be reached"
+                    502, ErrorCode.UPSTREAM_UNAVAILABLE, "VideoSDK could not be reached"
                 ) from None
             if status >= 500 and attempt < attempts:
                 await asyncio.sleep(RETRY_PAUSE_SECONDS)
@@ -85,20 +87,26 @@ class VideoSdkApi:
         UPSTREAM_ERRORS.labels(upstream="videosdk", kind=f"status_{status}").inc()
         message = _upstream_message(body)
         if status == 401:
-            return ApiError(401, "upstream_unauthorized", f"VideoSDK refused the token: {message}")
+            return ApiError(
+                401, ErrorCode.UPSTREAM_UNAUTHORIZED, f"VideoSDK refused the token: {message}"
+            )
         if status == 403:
-            return ApiError(403, "upstream_forbidden", f"VideoSDK refused the call: {message}")
+            return ApiError(
+                403, ErrorCode.UPSTREAM_FORBIDDEN, f"VideoSDK refused the call: {message}"
+            )
         if status == 429:
             retry_after = headers.get("Retry-After", "1")
             return ApiError(
                 429,
-                "upstream_rate_limited",
+                ErrorCode.UPSTREAM_RATE_LIMITED,
                 "VideoSDK is rate limiting these calls; retry later",
                 headers={"Retry-After": retry_after},
             )
         if status == 400:
-            return ApiError(400, "upstream_rejected", f"VideoSDK rejected the request: {message}")
-        return ApiError(502, "upstream_error", f"VideoSDK answered {status}: {message}")
+            return ApiError(
+                400, ErrorCode.UPSTREAM_REJECTED, f"VideoSDK rejected the request: {message}"
+            )
+        return ApiError(502, ErrorCode.UPSTREAM_ERROR, f"VideoSDK answered {status}: {message}")
 
     async def create_room(self, call: Admitted[MeetingCall], token: str) -> dict[str, Any]:
         """Create the admitted room; only admitted calls reach VideoSDK."""
@@ -113,7 +121,7 @@ class VideoSdkApi:
         if status != 200:
             raise self._failure(status, headers, answer)
         if not isinstance(answer, dict) or not isinstance(answer.get("roomId"), str):
-            raise ApiError(502, "upstream_error", "VideoSDK answered without a roomId")
+            raise ApiError(502, ErrorCode.UPSTREAM_ERROR, "VideoSDK answered without a roomId")
         return answer
 
     async def validate_room(self, call: Admitted[MeetingCall], token: str) -> dict[str, Any]:
@@ -123,12 +131,12 @@ class VideoSdkApi:
         status, headers, answer = await self._call("GET", path, token, idempotent=True)
         if status in NOT_FOUND_STATUSES:
             raise ApiError(
-                404, "meeting_not_found", f"meeting {room_id!r} does not exist at VideoSDK"
+                404, ErrorCode.MEETING_NOT_FOUND, f"meeting {room_id!r} does not exist at VideoSDK"
             )
         if status != 200:
             raise self._failure(status, headers, answer)
         if not isinstance(answer, dict):
-            raise ApiError(502, "upstream_error", "VideoSDK answered without a room")
+            raise ApiError(502, ErrorCode.UPSTREAM_ERROR, "VideoSDK answered without a room")
         return answer
 
     async def webhook_public_key(self, token: str) -> str:
@@ -139,5 +147,5 @@ class VideoSdkApi:
         if status != 200:
             raise self._failure(status, headers, answer)
         if not isinstance(answer, dict) or not isinstance(answer.get("publicKey"), str):
-            raise ApiError(502, "upstream_error", "VideoSDK answered without a publicKey")
+            raise ApiError(502, ErrorCode.UPSTREAM_ERROR, "VideoSDK answered without a publicKey")
         return str(answer["publicKey"])

@@ -16,7 +16,7 @@ from service.access.admission import Admitted
 from service.access.gate import caller_of
 from service.config import VideoSdkSettings
 from service.context import CLOCK, GATE, SETTINGS, TOKEN_IDS, VIDEOSDK_API, VIDEOSDK_WEBHOOK_KEY
-from service.errors import ApiError
+from service.errors import ApiError, ErrorCode
 from service.events import check_fresh, epoch_seconds, take_event
 from service.metrics import token_issued
 from service.middlewares import VERIFIED_BODY, needs_caller, takes_signed_body
@@ -170,7 +170,9 @@ async def validate_meeting(request: web.Request) -> web.Response:
     room = await request.app[VIDEOSDK_API].validate_room(call, _rest_token(request))
     if room.get("disabled") is True:
         raise ApiError(
-            410, "meeting_disabled", f"meeting {meeting_id!r} exists but is disabled at VideoSDK"
+            410,
+            ErrorCode.MEETING_DISABLED,
+            f"meeting {meeting_id!r} exists but is disabled at VideoSDK",
         )
     return json_response({**room, "meetingId": room.get("roomId", meeting_id)})
 
@@ -216,7 +218,7 @@ class WebhookKey:
             return load_public_key(pem)
         except ValueError:
             raise ApiError(
-                502, "upstream_error", "VideoSDK's webhook key is not an RSA key"
+                502, ErrorCode.UPSTREAM_ERROR, "VideoSDK's webhook key is not an RSA key"
             ) from None
 
 
@@ -232,7 +234,7 @@ async def videosdk_webhook(request: web.Request) -> web.Response:
     body: bytes = request[VERIFIED_BODY]
     event = parse_json(body, signed=True)
     if not isinstance(event, dict) or not isinstance(event.get("webhookType"), str):
-        raise ApiError(400, "malformed_event", "webhook body is not a VideoSDK event")
+        raise ApiError(400, ErrorCode.MALFORMED_EVENT, "webhook body is not a VideoSDK event")
     data = object_field(event, "data")
     # VideoSDK signs no delivery time; a session's end (or its start) is the event's own.
     stamp = data.get("end") if data.get("end") is not None else data.get("start")

@@ -10,7 +10,7 @@ from typing import Any
 
 from service.access.admission import Admitted, require_admitted
 from service.config import VideoSdkSettings
-from service.errors import ApiError
+from service.errors import ApiError, ErrorCode
 from service.videosdk.admission import VideoSdkGrant
 from service.videosdk.tokens import TokenRuleError, build_token
 
@@ -19,7 +19,7 @@ def credentials_of(videosdk: VideoSdkSettings) -> tuple[str, str]:
     if videosdk.api_key is None or videosdk.secret is None:
         raise ApiError(
             503,
-            "platform_disabled",
+            ErrorCode.PLATFORM_DISABLED,
             "VideoSDK is not configured: set VIDEOSDK_API_KEY and VIDEOSDK_SECRET_KEY",
         )
     return videosdk.api_key, videosdk.secret
