@@ -21,7 +21,7 @@ from service.access.callers import (
     jwks_document,
     max_age_of,
 )
-from service.errors import ApiError
+from service.errors import ApiError, ErrorCode
 from tests.access.issuer import AUDIENCE, HS_SECRET, ISSUER, Issuer, hs_token
 
 KEYS = ("first-api-key-0123456789", "rotated-api-key-0123456789")
@@ -220,7 +220,9 @@ class _Keys:
         self.fetches += 1
         await asyncio.sleep(0)
         if self.failing:
-            raise ApiError(503, "auth_unavailable", "the login token issuer's keys are unavailable")
+            raise ApiError(
+                503, ErrorCode.AUTH_UNAVAILABLE, "the login token issuer's keys are unavailable"
+            )
         return self.issuer.jwks(), self.max_age
 
 

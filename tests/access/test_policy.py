@@ -9,13 +9,13 @@ from hypothesis import strategies as st
 
 from service.access.policy import (
     ALLOW_ALL,
-    PolicyDenied,
     PolicyError,
     RoomPatterns,
     check_ttl,
     glob_matches,
     parse_policy,
 )
+from service.errors import PolicyDenied
 
 POLICY = """
 [agora]
