@@ -236,7 +236,7 @@ def create_app(
     app[HEAD_DEADLINES] = HeadDeadlines(settings.head_timeout, settings.keepalive_timeout)
     app[BODY_LIMIT] = settings.max_body_bytes
     app[BODY_TIMEOUT] = settings.body_timeout
-    app[VIDEOSDK_WEBHOOK_KEY] = videosdk.WebhookKey(settings.events.videosdk_public_key)
+    app[VIDEOSDK_WEBHOOK_KEY] = videosdk.WebhookKey(settings.videosdk.webhook_public_key)
     webhook_limit = settings.events.webhook_max_body_bytes
     app[SIGNED_BODY_SCHEMES] = {
         "livekit": SignedBodyScheme(livekit.verify_livekit_body, webhook_limit),

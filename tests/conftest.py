@@ -22,16 +22,14 @@ import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
+from service.access.settings import AccessSettings
+from service.agora.settings import AgoraSettings
 from service.agora.tokens import AgoraCredentials
 from service.app import create_app
-from service.config import (
-    AccessSettings,
-    AgoraSettings,
-    EventSettings,
-    LiveKitSettings,
-    Settings,
-    VideoSdkSettings,
-)
+from service.config import Settings
+from service.livekit.settings import LiveKitSettings
+from service.store.settings import EventSettings
+from service.videosdk.settings import VideoSdkSettings
 
 TESTS = Path(__file__).parent
 ORACLE_DIR = TESTS / "oracle"

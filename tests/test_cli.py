@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from service.agora import accesstoken2
-from service.config import DEV_AGORA_APP_CERTIFICATE
+from service.agora.settings import DEV_AGORA_APP_CERTIFICATE
 from tests.conftest import APP_ID, CERTIFICATE, run_cli
 
 CREDENTIALS = {"AGORA_APP_ID": APP_ID, "AGORA_APP_CERTIFICATE": CERTIFICATE}

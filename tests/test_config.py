@@ -6,12 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from service.config import (
-    DEV_AGORA_APP_CERTIFICATE,
-    DEV_AGORA_APP_ID,
-    ConfigError,
-    load_settings,
-)
+from service.agora.settings import DEV_AGORA_APP_CERTIFICATE, DEV_AGORA_APP_ID
+from service.config import ConfigError, load_settings
 from tests.conftest import APP_ID, CERTIFICATE
 
 CREDENTIALS = {"AGORA_APP_ID": APP_ID, "AGORA_APP_CERTIFICATE": CERTIFICATE}

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from service.config import DEV_LIVEKIT_API_KEY, DEV_LIVEKIT_API_SECRET
+from service.livekit.settings import DEV_LIVEKIT_API_KEY, DEV_LIVEKIT_API_SECRET
 from tests.conftest import _free_port, redis_server, running_service, wait_for
 from tests.livekit.server import participant_joined, post_webhook
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from service.config import EventSettings
 from service.forwarder import signature_header
+from service.store.settings import EventSettings
 from tests.conftest import (
     LIVEKIT_KEY,
     LIVEKIT_SECRET,

@@ -18,10 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.access.callers import JwtRules
-from service.config import AccessSettings, EventSettings
+from service.access.settings import AccessSettings
 from service.openapi import build_document
+from service.store.settings import EventSettings
 from tests.access.issuer import AUDIENCE, HS_SECRET, ISSUER
-from tests.conftest import Client, MakeClient, make_settings
+from tests.conftest import Client, MakeClient, agora_settings, make_settings
 
 DOCUMENT = build_document()
 ROUTES = [
@@ -248,9 +249,8 @@ async def _clients(make_client: MakeClient) -> list[Client]:
     events = EventSettings(
         db_path=":memory:",
         api_token="events-api-token-0123456789",
-        agora_ncs_secret=NCS_SECRET,
     )
-    base = replace(make_settings(), events=events)
+    base = replace(make_settings(), events=events, agora=agora_settings(ncs_secret=NCS_SECRET))
     modes = [
         AccessSettings(caller_limit=None, address_limit=None),
         AccessSettings(

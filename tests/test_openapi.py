@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from service.config import EventSettings
 from service.openapi import DOCUMENT
+from service.store.settings import EventSettings
 from tests.conftest import Client, MakeClient, make_settings, running_service
 
 VERBS = {"GET", "POST", "PUT", "PATCH", "DELETE"}

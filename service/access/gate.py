@@ -17,7 +17,7 @@ from service.access.callers import (
     authenticate_jwt,
 )
 from service.access.ratelimit import Buckets, Limit, retry_after
-from service.config import AccessSettings
+from service.access.settings import AccessSettings
 from service.errors import ApiError, ErrorCode
 
 CALLER: web.RequestKey[Caller] = web.RequestKey("caller")

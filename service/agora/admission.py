@@ -29,8 +29,8 @@ from service.agora.rules import (
     check_uid,
     check_user_id,
 )
+from service.agora.settings import AgoraSettings
 from service.agora.tokens import Role, account_for_uid, rtc_privileges
-from service.config import AgoraSettings
 from service.errors import ApiError, PolicyDenied
 from service.validation import json_type
 

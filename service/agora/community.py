@@ -24,8 +24,8 @@ from service.agora.handlers import (
     rtm_admission,
 )
 from service.agora.issue import issue_chat_token, issue_rtm_token, mint_rtc_token
+from service.agora.settings import AgoraSettings
 from service.agora.tokens import Role
-from service.config import AgoraSettings
 from service.errors import ApiError
 from service.metrics import token_issued
 from service.middlewares import error_shape, needs_caller

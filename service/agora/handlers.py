@@ -28,8 +28,8 @@ from service.agora.issue import (
     mint_rtc_token,
 )
 from service.agora.ncs import verify_ncs
+from service.agora.settings import AgoraSettings
 from service.agora.tokens import Role
-from service.config import AgoraSettings
 from service.context import CLOCK, GATE, SALT, SETTINGS
 from service.errors import ApiError, ErrorCode
 from service.events import check_fresh, epoch_seconds, take_event
@@ -235,7 +235,7 @@ async def fetch_rtc_token(request: web.Request) -> web.Response:
 
 async def verify_ncs_body(request: web.Request, body: bytes) -> bytes:
     """The "agora" signed-body scheme: NCS's HMAC of the raw body."""
-    secret = request.app[SETTINGS].events.agora_ncs_secret
+    secret = request.app[SETTINGS].agora.ncs_secret
     if secret is None:
         raise ApiError(
             503,

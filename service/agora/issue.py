@@ -13,8 +13,8 @@ from service.agora import accesstoken006, tokens
 from service.agora.accesstoken2 import PRIVILEGE_NAMES, RtcPrivilege, ServiceType
 from service.agora.admission import ROLE_NAMES, ChatGrant, RtcGrant, RtmGrant
 from service.agora.rules import RENEWAL_WARNING_SECONDS
+from service.agora.settings import AgoraSettings
 from service.agora.tokens import AgoraCredentials
-from service.config import AgoraSettings
 from service.errors import ApiError, ErrorCode
 
 

@@ -18,8 +18,8 @@ from typing import Any
 from service.access.admission import Admitted, admitted
 from service.access.callers import Caller
 from service.access.policy import LiveKitPolicy, glob_matches, lifetime
-from service.config import LiveKitSettings
 from service.errors import ApiError, PolicyDenied
+from service.livekit.settings import MIN_TTL_SECONDS, LiveKitSettings
 from service.livekit.tokens import (
     GrantError,
     ParticipantGrant,
@@ -28,7 +28,6 @@ from service.livekit.tokens import (
 )
 
 # LiveKit's client SDKs treat a cached token as expired 60 s before its exp.
-MIN_TTL_SECONDS = 61
 RESERVED_ATTRIBUTE_PREFIX = "lk."  # LiveKit's own attributes (agents, SIP, publishing)
 # Capabilities a participant holds by LiveKit's defaults, in the order they depend.
 _DEFAULT_TRUE = ("canPublish", "canSubscribe")

@@ -13,12 +13,12 @@ from aiohttp import web
 
 from service.access.admission import Admitted
 from service.access.gate import caller_of
-from service.config import LiveKitSettings
 from service.context import CLOCK, GATE, SETTINGS
 from service.errors import ApiError, ErrorCode
 from service.events import check_fresh, epoch_seconds, take_event
 from service.livekit.admission import LiveKitGrant, admit_participant
 from service.livekit.issue import issue_participant_token, signing_key_of
+from service.livekit.settings import LiveKitSettings
 from service.livekit.tokens import AGENT_DISPATCH_TYPES, ROOM_CONFIG_TYPES, ParticipantGrant
 from service.livekit.webhook import VerifiedWebhook, summarize_event, verify_webhook
 from service.logs import get_logger

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from service.access.admission import Admitted, require_admitted
-from service.config import LiveKitSettings
 from service.errors import ApiError, ErrorCode
 from service.livekit.admission import LiveKitGrant
+from service.livekit.settings import LiveKitSettings
 from service.livekit.tokens import build_token
 
 

@@ -17,8 +17,8 @@ from typing import Any
 from service.access.admission import Admitted, admitted
 from service.access.callers import Caller
 from service.access.policy import VideoSdkPolicy, lifetime
-from service.config import VideoSdkSettings
 from service.errors import ApiError, PolicyDenied
+from service.videosdk.settings import MIN_TTL_SECONDS, VideoSdkSettings
 from service.videosdk.tokens import (
     TokenGrant,
     TokenRuleError,
@@ -28,7 +28,6 @@ from service.videosdk.tokens import (
     server_grant,
 )
 
-MIN_TTL_SECONDS = 60
 PARTICIPANT_ROLES = ("rtc",)
 
 

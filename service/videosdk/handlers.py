@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from service.access.admission import Admitted
 from service.access.gate import caller_of
-from service.config import VideoSdkSettings
 from service.context import CLOCK, GATE, SETTINGS, TOKEN_IDS, VIDEOSDK_API, VIDEOSDK_WEBHOOK_KEY
 from service.errors import ApiError, ErrorCode
 from service.events import check_fresh, epoch_seconds, take_event
@@ -31,6 +30,7 @@ from service.videosdk.admission import (
     may_moderate,
 )
 from service.videosdk.issue import credentials_of, issue_token
+from service.videosdk.settings import VideoSdkSettings
 from service.videosdk.tokens import TokenGrant
 from service.videosdk.webhook import load_public_key, verify_videosdk
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from service.access.admission import Admitted, require_admitted
-from service.config import VideoSdkSettings
 from service.errors import ApiError, ErrorCode
 from service.videosdk.admission import VideoSdkGrant
+from service.videosdk.settings import VideoSdkSettings
 from service.videosdk.tokens import TokenRuleError, build_token
 
 

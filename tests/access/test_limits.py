@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from service.access.callers import JwtRules
 from service.access.ratelimit import Limit, MemoryBuckets, address_key
-from service.config import DEFAULT_ADDRESS_LIMIT, AccessSettings
+from service.access.settings import DEFAULT_ADDRESS_LIMIT, AccessSettings
 from tests.access.issuer import AUDIENCE, HS_SECRET, ISSUER, hs_token
 from tests.conftest import Client, MakeClient, make_settings
 

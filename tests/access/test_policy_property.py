@@ -17,7 +17,7 @@ from livekit.api import TokenVerifier
 
 from service.access.callers import JwtRules
 from service.access.policy import parse_policy
-from service.config import AccessSettings
+from service.access.settings import AccessSettings
 from tests.access.issuer import AUDIENCE, HS_SECRET, ISSUER, hs_token
 from tests.conftest import (
     LIVEKIT_KEY,

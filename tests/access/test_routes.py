@@ -16,8 +16,9 @@ from structlog.testing import capture_logs
 from service.access.callers import JwtRules
 from service.access.policy import parse_policy
 from service.access.ratelimit import Limit
+from service.access.settings import AccessSettings
 from service.agora import accesstoken2
-from service.config import AccessSettings, EventSettings
+from service.store.settings import EventSettings
 from tests.access.issuer import AUDIENCE, HS_SECRET, ISSUER, hs_token
 from tests.conftest import Client, MakeClient, make_settings, redis_server
 
@@ -368,7 +369,7 @@ async def test_a_renewal_every_10_seconds_is_never_limited_by_default(
     make_client: MakeClient,
 ) -> None:
     from service.access.ratelimit import MemoryBuckets
-    from service.config import DEFAULT_ADDRESS_LIMIT, DEFAULT_CALLER_LIMIT
+    from service.access.settings import DEFAULT_ADDRESS_LIMIT, DEFAULT_CALLER_LIMIT
 
     now = [0.0]
     buckets = MemoryBuckets(clock=lambda: now[0])

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from service.agora import accesstoken006, accesstoken2
-from service.config import AgoraSettings
+from service.agora.settings import AgoraSettings
 from tests.conftest import (
     CERTIFICATE,
     Client,

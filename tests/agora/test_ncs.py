@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from service.agora.ncs import verify_ncs
-from service.config import EventSettings
 from service.signatures import WebhookRejected
-from tests.conftest import NOW, Client, MakeClient, make_settings
+from tests.conftest import NOW, Client, MakeClient, agora_settings, make_settings
 
 # The body printed in Agora's docs with secret "secret". The docs' own signatures for it do
 # not reproduce; these do (computed with Python and Node, see shared notes §9).
@@ -77,9 +76,7 @@ def _headers(body: bytes, *, v1: bool = False) -> dict[str, str]:
 
 @pytest.fixture
 async def ncs(make_client: MakeClient) -> Client:
-    return await make_client(
-        make_settings(events=EventSettings(db_path=":memory:", agora_ncs_secret=SECRET))
-    )
+    return await make_client(make_settings(agora=agora_settings(ncs_secret=SECRET)))
 
 
 async def _send(client: Client, body: bytes, headers: dict[str, str]) -> tuple[int, Any, str]:

@@ -6,7 +6,7 @@ import json
 import subprocess
 from typing import Any
 
-from service.config import DEV_AGORA_APP_CERTIFICATE
+from service.agora.settings import DEV_AGORA_APP_CERTIFICATE
 from tests.conftest import ORACLE_DIR, Oracle
 
 

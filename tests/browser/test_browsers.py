@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from livekit.api import TokenVerifier
 
-from service.config import DEV_LIVEKIT_API_KEY, DEV_LIVEKIT_API_SECRET
+from service.livekit.settings import DEV_LIVEKIT_API_KEY, DEV_LIVEKIT_API_SECRET
 from tests.conftest import ORACLE_DIR, _free_port, running_service
 
 CHROMIUM = "/usr/bin/chromium"

@@ -13,7 +13,8 @@ import pytest
 from livekit.api import TokenVerifier
 from structlog.testing import capture_logs
 
-from service.config import EventSettings, LiveKitSettings
+from service.livekit.settings import LiveKitSettings
+from service.store.settings import EventSettings
 from tests.conftest import (
     LIVEKIT_KEY,
     LIVEKIT_OLD_KEY,

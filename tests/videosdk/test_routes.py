@@ -10,7 +10,7 @@ from typing import Any
 import jwt
 import pytest
 
-from service.config import VideoSdkSettings
+from service.videosdk.settings import VideoSdkSettings
 from tests.conftest import (
     NOW,
     VIDEOSDK_KEY,

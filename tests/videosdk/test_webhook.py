@@ -10,7 +10,6 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from service.config import EventSettings
 from tests.conftest import (
     VIDEOSDK_KEY,
     VIDEOSDK_SECRET,
@@ -45,9 +44,7 @@ def _event(participant: str = "alice") -> bytes:
 
 @pytest.fixture
 async def hooks(make_client: MakeClient) -> Client:
-    return await make_client(
-        make_settings(events=EventSettings(db_path=":memory:", videosdk_public_key=PEM))
-    )
+    return await make_client(make_settings(videosdk=videosdk_settings(webhook_public_key=PEM)))
 
 
 async def _send(client: Client, body: bytes, signature: str | None) -> tuple[int, Any]:
