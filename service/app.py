@@ -14,12 +14,10 @@ import aiohttp
 import aiohttp_cors
 from aiohttp import hdrs, web
 
-from service import events, metrics, openapi
+from service import metrics, openapi
 from service.access.callers import JwksCache, jwks_document, max_age_of
 from service.access.gate import Gate
 from service.access.ratelimit import Buckets, MemoryBuckets, RedisBuckets
-from service.agora import community
-from service.agora import handlers as agora
 from service.agora.accesstoken2 import SALT_MAX, SALT_MIN
 from service.config import Settings
 from service.context import (
@@ -32,27 +30,19 @@ from service.context import (
     SALT,
     SETTINGS,
     TOKEN_IDS,
-    VIDEOSDK_API,
-    VIDEOSDK_WEBHOOK_KEY,
     HeadDeadlines,
     Lifecycle,
 )
 from service.errors import ApiError, ErrorCode
 from service.forwarder import Forwarder
-from service.livekit import handlers as livekit
-from service.middlewares import (
-    REQUEST_ID_HEADER,
-    SIGNED_BODY_SCHEMES,
-    SignedBodyScheme,
-    request_middleware,
-)
-from service.responses import json_response
+from service.middlewares import REQUEST_ID_HEADER, request_middleware
+from service.pages import OPENAPI_DOCUMENT, STATIC
+from service.platforms import PLATFORMS
+from service.routes import ALL_ROUTES
 from service.store.base import EventStore
 from service.store.redis import RedisEventStore
 from service.store.sqlite import SqliteEventStore
 from service.validation import BODY_LIMIT, BODY_TIMEOUT
-from service.videosdk import handlers as videosdk
-from service.videosdk.api import VideoSdkApi
 
 # Routes that answer CORS themselves, byte for byte as the sample their clients expect.
 SELF_CORS_PATHS = frozenset({"/fetch_rtc_token"})
@@ -84,23 +74,6 @@ random_salt = RandomSalts()
 os.register_at_fork(after_in_child=random_salt.reset)
 
 
-async def healthz(request: web.Request) -> web.Response:
-    # The worker's pid tells workers apart behind one port.
-    return json_response({"status": "ok", "worker": os.getpid()})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    if not request.app[LIFECYCLE].ready:
-        return json_response({"status": "not ready"}, status=503)
-    settings = request.app[SETTINGS]
-    platforms = {
-        "agora": "enabled" if settings.agora.credentials else "disabled",
-        "livekit": "enabled" if settings.livekit.enabled else "disabled",
-        "videosdk": "enabled" if settings.videosdk.enabled else "disabled",
-    }
-    return json_response({"status": "ready", "platforms": platforms})
-
-
 def _add_cors(app: web.Application, settings: Settings) -> None:
     options = aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
         allow_credentials=False,
@@ -124,14 +97,6 @@ def _add_cors(app: web.Application, settings: Settings) -> None:
         info = route.resource.get_info() if route.resource is not None else {}
         if info.get("path") not in SELF_CORS_PATHS:
             cors.add(route)
-
-
-async def _videosdk_client(app: web.Application) -> AsyncIterator[None]:
-    """One pooled HTTP session to VideoSDK for the application's lifetime."""
-    videosdk = app[SETTINGS].videosdk
-    async with aiohttp.ClientSession() as session:
-        app[VIDEOSDK_API] = VideoSdkApi(session, videosdk.endpoint, videosdk.timeout)
-        yield
 
 
 async def _event_store(app: web.Application) -> AsyncIterator[None]:
@@ -236,42 +201,15 @@ def create_app(
     app[HEAD_DEADLINES] = HeadDeadlines(settings.head_timeout, settings.keepalive_timeout)
     app[BODY_LIMIT] = settings.max_body_bytes
     app[BODY_TIMEOUT] = settings.body_timeout
-    app[VIDEOSDK_WEBHOOK_KEY] = videosdk.WebhookKey(settings.videosdk.webhook_public_key)
-    webhook_limit = settings.events.webhook_max_body_bytes
-    app[SIGNED_BODY_SCHEMES] = {
-        "livekit": SignedBodyScheme(livekit.verify_livekit_body, webhook_limit),
-        "agora": SignedBodyScheme(agora.verify_ncs_body, webhook_limit),
-        "videosdk": SignedBodyScheme(videosdk.verify_videosdk_body, webhook_limit),
-    }
-
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics.metrics)
-    app.router.add_get("/openapi.json", openapi.openapi)
-    app.router.add_get("/docs", openapi.docs)
-    app.router.add_get("/playground", openapi.playground)
-    app.router.add_static("/static/", openapi.STATIC, append_version=False)
-    app.router.add_post("/v1/agora/rtc-token", agora.rtc_token)
-    app.router.add_post("/v1/agora/rtm-token", agora.rtm_token)
-    app.router.add_post("/v1/agora/chat-token", agora.chat_token)
-    app.router.add_route("*", "/fetch_rtc_token", agora.fetch_rtc_token)
-    community.add_routes(app)
-    app.router.add_post("/v1/livekit/token", livekit.livekit_token)
-    app.router.add_post("/v1/livekit/connection-details", livekit.connection_details)
-    app.router.add_post("/token", livekit.openvidu_token)
-    app.router.add_post("/livekit/webhook", livekit.livekit_webhook)
-    app.router.add_get("/get-token", videosdk.get_token)
-    app.router.add_post("/v1/videosdk/token", videosdk.videosdk_token)
-    # The Node example serves /create-meeting/ (Express matches both); so do we.
-    app.router.add_post("/create-meeting", videosdk.create_meeting)
-    app.router.add_post("/create-meeting/", videosdk.create_meeting)
-    app.router.add_post("/validate-meeting/{meetingId}", videosdk.validate_meeting)
-    app.router.add_post("/agora/webhook", agora.agora_webhook)
-    app.router.add_post("/videosdk/webhook", videosdk.videosdk_webhook)
-    app.router.add_get("/v1/events", events.list_events)
+    app[OPENAPI_DOCUMENT] = openapi.DOCUMENT
+    for table in ALL_ROUTES:
+        app.router.add_routes(table.table)
+    app.router.add_static("/static/", STATIC, append_version=False)
+    for platform in PLATFORMS:
+        if platform.setup is not None:
+            platform.setup(app)
     _add_cors(app, settings)
 
-    app.cleanup_ctx.append(_videosdk_client)
     app.cleanup_ctx.append(_event_store)
     app.cleanup_ctx.append(_gate)
     app.cleanup_ctx.append(metrics.flush_every_second)

@@ -5,18 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
+from service.access.gate import Gate
 from service.config import Settings
 from service.forwarder import Forwarder
 from service.store.base import EventStore
-from service.videosdk.api import VideoSdkApi
-
-if TYPE_CHECKING:
-    from service.access.gate import Gate
-    from service.videosdk.handlers import WebhookKey
 
 
 @dataclass
@@ -106,8 +102,8 @@ TOKEN_IDS: web.AppKey[Callable[[], str]] = web.AppKey("token_ids")
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 EVENT_STORE = web.AppKey("event_store", EventStore)
 FORWARDER = web.AppKey("forwarder", Forwarder)
-VIDEOSDK_API = web.AppKey("videosdk_api", VideoSdkApi)
-# VideoSDK's webhook public key, loaded lazily (a forward reference avoids an import cycle).
-VIDEOSDK_WEBHOOK_KEY: web.AppKey[WebhookKey] = web.AppKey("videosdk_webhook_key")
-GATE: web.AppKey[Gate] = web.AppKey("gate")
+GATE = web.AppKey("gate", Gate)
 HEAD_DEADLINES = web.AppKey("head_deadlines", HeadDeadlines)
+# Per request: its id (X-Request-ID), and the real client address behind trusted proxies.
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
+CLIENT_ADDRESS: web.RequestKey[str | None] = web.RequestKey("client_address")

@@ -6,17 +6,20 @@ the forwarder pushes them to the app, the events API lets the app pull them.
 
 from __future__ import annotations
 
-import hmac
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from aiohttp import web
 
+from service.access.admin import require_admin_token
 from service.context import CLOCK, EVENT_STORE, FORWARDER, SETTINGS
 from service.errors import ApiError, ErrorCode
+from service.guards import no_store
 from service.logs import get_logger
 from service.responses import json_response
+from service.routing import Routes
+from service.shapes import WebhookAnswer
 from service.store.base import NewEvent, StoreUnavailable
 
 log = get_logger("service.events")
@@ -97,7 +100,7 @@ async def take_event(
     if is_new and forwarder is not None:
         forwarder.wake()
     # A JSON body on every 200: Agora NCS requires one.
-    return json_response({"status": "received" if is_new else "duplicate", "id": event_id})
+    return json_response(WebhookAnswer(status="received" if is_new else "duplicate", id=event_id))
 
 
 # --- GET /v1/events: the stored events, for apps that pull ---
@@ -108,21 +111,9 @@ STATES = ("pending", "delivered", "dead")
 
 
 def _authorize(request: web.Request) -> None:
-    token = request.app[SETTINGS].events.api_token
-    if token is None:
-        raise ApiError(
-            503,
-            ErrorCode.PLATFORM_DISABLED,
-            "the events API is off: set EVENTS_API_TOKEN to turn it on",
-        )
-    given = request.headers.get("Authorization", "")
-    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-        raise ApiError(
-            401,
-            ErrorCode.UNAUTHORIZED,
-            "send Authorization: Bearer <EVENTS_API_TOKEN>",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    if request.app[SETTINGS].events.api_token is None:
+        raise ApiError.not_configured("the events API", "set EVENTS_API_TOKEN to turn it on")
+    require_admin_token(request, "send Authorization: Bearer <EVENTS_API_TOKEN>")
 
 
 def _choice(request: web.Request, name: str, choices: tuple[str, ...]) -> Any:
@@ -156,9 +147,23 @@ async def list_events(request: web.Request) -> web.Response:
         raise ApiError.invalid_field("after", "is not a cursor this API gave out") from None
     except StoreUnavailable:
         raise ApiError(503, ErrorCode.STORE_UNAVAILABLE, "the event store is unavailable") from None
-    return json_response(
-        {
-            "events": [event.to_api() for event in events],
-            "next_cursor": events[-1].cursor if events else after,
-        }
+    answer = EventsAnswer(
+        events=[event.to_api() for event in events],
+        next_cursor=events[-1].cursor if events else after,
     )
+    return json_response(answer)
+
+
+class EventsAnswer(TypedDict):
+    events: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+routes = Routes("Events")
+routes.get(
+    "/v1/events",
+    operation_id="listEvents",
+    summary="Stored webhook events, oldest first (admin token)",
+    answer=EventsAnswer,
+    query=("after", "provider", "state", "limit"),
+)(no_store(list_events))

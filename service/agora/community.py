@@ -16,7 +16,7 @@ from aiohttp import web
 from service.access.identity import IdentityError, ascii_uid
 from service.agora.accesstoken2 import RtcPrivilege
 from service.agora.admission import ChatTokenRequest, RtcTokenRequest, RtmTokenRequest
-from service.agora.handlers import (
+from service.agora.calls import (
     chat_admission,
     enabled_agora,
     issue_time_and_salt,
@@ -25,11 +25,12 @@ from service.agora.handlers import (
 )
 from service.agora.issue import issue_chat_token, issue_rtm_token, mint_rtc_token
 from service.agora.settings import AgoraSettings
+from service.agora.shapes import CommunityError, CommunityTokenBody
 from service.agora.tokens import Role
 from service.errors import ApiError
 from service.metrics import token_issued
-from service.middlewares import error_shape, needs_caller
 from service.responses import json_response
+from service.shapes import field_names
 from service.validation import Fields, read_json_object
 
 # What both servers send on every answer, so no proxy or browser caches a token.
@@ -46,10 +47,11 @@ _STREAM_PRIVILEGES = frozenset(
 )
 
 
-def _community_error(request: web.Request, error: ApiError) -> web.Response:
+def community_error(request: web.Request, error: ApiError) -> web.Response:
     # Their clients read "error" (Node) or "message" (Go); both carry the reason.
-    body = {"error": error.message, "message": error.message, "status": error.status}
-    return json_response(body, status=error.status, headers={**NO_CACHE, **error.headers})
+    body = CommunityError(error=error.message, message=error.message, status=error.status)
+    # Their own no-cache headers win over the generic no-store.
+    return json_response(body, status=error.status, headers={**error.headers, **NO_CACHE})
 
 
 def _answer(body: dict[str, Any]) -> web.Response:
@@ -134,8 +136,6 @@ async def ping(request: web.Request) -> web.Response:
     return _answer({"message": "pong"})
 
 
-@error_shape(_community_error)
-@needs_caller
 async def rtc(request: web.Request) -> web.Response:
     agora = enabled_agora(request)
     match = request.match_info
@@ -145,8 +145,6 @@ async def rtc(request: web.Request) -> web.Response:
     return _answer({"rtcToken": _rtc_token(request, agora, ask)})
 
 
-@error_shape(_community_error)
-@needs_caller
 async def rtm(request: web.Request) -> web.Response:
     agora = enabled_agora(request)
     return _answer(
@@ -154,8 +152,6 @@ async def rtm(request: web.Request) -> web.Response:
     )
 
 
-@error_shape(_community_error)
-@needs_caller
 async def rte(request: web.Request) -> web.Response:
     """Two tokens, RTC and RTM; the RTM user defaults to the RTC uid."""
     agora = enabled_agora(request)
@@ -172,29 +168,21 @@ async def rte(request: web.Request) -> web.Response:
     )
 
 
-@error_shape(_community_error)
-@needs_caller
 async def chat_app(request: web.Request) -> web.Response:
     agora = enabled_agora(request)
     return _answer({"chatToken": _chat_token(request, agora, None, _expiry(request))})
 
 
-@error_shape(_community_error)
-@needs_caller
 async def chat_account(request: web.Request) -> web.Response:
     agora = enabled_agora(request)
     user = request.match_info["chatid"]
     return _answer({"chatToken": _chat_token(request, agora, user, _expiry(request))})
 
 
-@error_shape(_community_error)
-@needs_caller
 async def get_token(request: web.Request) -> web.Response:
     """POST /getToken {tokenType, channel, role, uid, expire}."""
     agora = enabled_agora(request)
-    fields = Fields(
-        await read_json_object(request), allowed=("tokenType", "channel", "role", "uid", "expire")
-    )
+    fields = Fields(await read_json_object(request), allowed=field_names(CommunityTokenBody))
     wanted = fields.string("tokenType")
     uid = fields.string("uid", required=wanted != "chat")
     expire = fields.integer("expire", required=False)
@@ -216,18 +204,3 @@ async def get_token(request: web.Request) -> web.Response:
     else:
         raise ApiError.invalid_field("tokenType", "must be rtc, rtm or chat")
     return _answer({"token": token})
-
-
-def add_routes(app: web.Application) -> None:
-    """Both servers' paths, with and without the trailing slash."""
-    router = app.router
-    router.add_get("/ping", ping)
-    router.add_post("/getToken", get_token)
-    for suffix in ("", "/"):
-        router.add_get("/rtc/{channelName}/{role}/{tokenType}/{rtcuid}" + suffix, rtc)
-        router.add_get("/rtm/{rtmuid}" + suffix, rtm)
-        router.add_get("/rte/{channelName}/{role}/{tokenType}/{rtcuid}" + suffix, rte)
-        router.add_get("/rte/{channelName}/{role}/{tokenType}/{rtcuid}/{rtmuid}" + suffix, rte)
-        router.add_get("/chat/account/{chatid}" + suffix, chat_account)
-    router.add_get("/chat/app", chat_app)
-    router.add_get("/chat/app/", chat_app)

@@ -6,49 +6,31 @@ from typing import Any
 
 from aiohttp import web
 
-from service.access.admission import Admitted
-from service.access.gate import caller_of
 from service.agora.admission import (
     ROLES_BY_NAME,
-    ChatGrant,
     ChatTokenRequest,
-    RtcGrant,
     RtcTokenRequest,
-    RtmGrant,
     RtmTokenRequest,
-    admit_chat,
-    admit_rtc,
-    admit_rtm,
 )
-from service.agora.issue import (
-    credentials_of,
-    issue_chat_token,
-    issue_rtc_token,
-    issue_rtm_token,
-    mint_rtc_token,
+from service.agora.calls import (
+    chat_admission,
+    enabled_agora,
+    issue_time_and_salt,
+    rtc_admission,
+    rtm_admission,
 )
+from service.agora.issue import issue_chat_token, issue_rtc_token, issue_rtm_token, mint_rtc_token
 from service.agora.ncs import verify_ncs
-from service.agora.settings import AgoraSettings
+from service.agora.shapes import ChatTokenBody, RtcTokenBody, RtmTokenBody
 from service.agora.tokens import Role
-from service.context import CLOCK, GATE, SALT, SETTINGS
+from service.context import SETTINGS
 from service.errors import ApiError, ErrorCode
 from service.events import check_fresh, epoch_seconds, take_event
 from service.metrics import token_issued
-from service.middlewares import VERIFIED_BODY, error_shape, needs_caller, takes_signed_body
 from service.responses import json_response
+from service.shapes import field_names
 from service.store.base import safe_name
 from service.validation import Fields, json_type, object_field, parse_json, read_json_object
-
-
-def enabled_agora(request: web.Request) -> AgoraSettings:
-    """Agora's settings, or a 503 naming the variables to set, before reading any body."""
-    agora = request.app[SETTINGS].agora
-    credentials_of(agora)
-    return agora
-
-
-def issue_time_and_salt(request: web.Request) -> dict[str, int]:
-    return {"issue_ts": int(request.app[CLOCK]()), "salt": request.app[SALT]()}
 
 
 def _role(fields: Fields) -> Role:
@@ -58,43 +40,9 @@ def _role(fields: Fields) -> Role:
     return ROLES_BY_NAME[name]
 
 
-def rtc_admission(
-    request: web.Request, agora: AgoraSettings, ask: RtcTokenRequest
-) -> Admitted[RtcGrant]:
-    """admit_rtc for this request's caller and policy."""
-    policy = request.app[GATE].settings.policy.agora
-    return admit_rtc(agora, caller_of(request), policy, ask)
-
-
-def rtm_admission(
-    request: web.Request, agora: AgoraSettings, ask: RtmTokenRequest
-) -> Admitted[RtmGrant]:
-    policy = request.app[GATE].settings.policy.agora
-    return admit_rtm(agora, caller_of(request), policy, ask)
-
-
-def chat_admission(
-    request: web.Request, agora: AgoraSettings, ask: ChatTokenRequest
-) -> Admitted[ChatGrant]:
-    policy = request.app[GATE].settings.policy.agora
-    return admit_chat(agora, caller_of(request), policy, ask)
-
-
-@needs_caller
 async def rtc_token(request: web.Request) -> web.Response:
     agora = enabled_agora(request)
-    fields = Fields(
-        await read_json_object(request),
-        allowed=(
-            "channel",
-            "uid",
-            "user_account",
-            "role",
-            "expire",
-            "privilege_expire",
-            "with_rtm",
-        ),
-    )
+    fields = Fields(await read_json_object(request), allowed=field_names(RtcTokenBody))
     token_request = RtcTokenRequest(
         channel=fields.string("channel") or "",
         uid=fields.integer("uid", required=False),
@@ -110,10 +58,9 @@ async def rtc_token(request: web.Request) -> web.Response:
     return json_response(answer)
 
 
-@needs_caller
 async def rtm_token(request: web.Request) -> web.Response:
     agora = enabled_agora(request)
-    fields = Fields(await read_json_object(request), allowed=("user_id", "expire"))
+    fields = Fields(await read_json_object(request), allowed=field_names(RtmTokenBody))
     ask = RtmTokenRequest(
         user_id=fields.string("user_id", required=False),
         expire=fields.integer("expire", required=False),
@@ -124,10 +71,9 @@ async def rtm_token(request: web.Request) -> web.Response:
     return json_response(answer)
 
 
-@needs_caller
 async def chat_token(request: web.Request) -> web.Response:
     agora = enabled_agora(request)
-    fields = Fields(await read_json_object(request), allowed=("kind", "user_id", "expire"))
+    fields = Fields(await read_json_object(request), allowed=field_names(ChatTokenBody))
     ask = ChatTokenRequest(
         kind=fields.string("kind") or "",
         user_id=fields.string("user_id", required=False),
@@ -161,7 +107,7 @@ def _sample_cors_headers(request: web.Request) -> dict[str, str]:
     return {**_SAMPLE_CORS, "Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
 
-def _sample_error(request: web.Request, error: ApiError) -> web.Response:
+def sample_error(request: web.Request, error: ApiError) -> web.Response:
     # The sample's clients read "token" from every answer; errors put the message there.
     headers = {**_sample_cors_headers(request), **error.headers}
     return json_response(
@@ -193,8 +139,6 @@ def _sample_integer(fields: dict[str, Any], name: str) -> int:
     return value
 
 
-@error_shape(_sample_error)
-@needs_caller
 async def fetch_rtc_token(request: web.Request) -> web.Response:
     if request.method == "OPTIONS":
         return web.Response(
@@ -251,9 +195,7 @@ async def verify_ncs_body(request: web.Request, body: bytes) -> bytes:
     return body
 
 
-@takes_signed_body("agora")
-async def agora_webhook(request: web.Request) -> web.Response:
-    body: bytes = request[VERIFIED_BODY]
+async def agora_webhook(request: web.Request, body: bytes) -> web.Response:
     event = parse_json(body, signed=True)
     notice_id = safe_name(event.get("noticeId")) if isinstance(event, dict) else None
     if notice_id is None:

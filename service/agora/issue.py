@@ -14,30 +14,40 @@ from service.agora.accesstoken2 import PRIVILEGE_NAMES, RtcPrivilege, ServiceTyp
 from service.agora.admission import ROLE_NAMES, ChatGrant, RtcGrant, RtmGrant
 from service.agora.rules import RENEWAL_WARNING_SECONDS
 from service.agora.settings import AgoraSettings
+from service.agora.shapes import AgoraTokenAnswer
 from service.agora.tokens import AgoraCredentials
-from service.errors import ApiError, ErrorCode
+from service.errors import ApiError
 
 
 def credentials_of(agora: AgoraSettings) -> AgoraCredentials:
     if agora.credentials is None:
-        raise ApiError(
-            503,
-            ErrorCode.PLATFORM_DISABLED,
-            "Agora is not configured: set AGORA_APP_ID and AGORA_APP_CERTIFICATE",
-        )
+        raise ApiError.not_configured("Agora", "set AGORA_APP_ID and AGORA_APP_CERTIFICATE")
     return agora.credentials
 
 
-def _times(issue_ts: int, token_expire: int, privilege_expire: int) -> dict[str, int]:
+def _answer(
+    token: str,
+    version: str,
+    app_id: str,
+    grants: dict[str, Any],
+    *,
+    issue_ts: int,
+    token_expire: int,
+    privilege_expire: int,
+) -> AgoraTokenAnswer:
     privileges_expire_at = issue_ts + privilege_expire
-    return {
-        "issued_at": issue_ts,
-        "expires_at": issue_ts + token_expire,
-        "privileges_expire_at": privileges_expire_at,
+    return AgoraTokenAnswer(
+        token=token,
+        version=version,
+        app_id=app_id,
+        grants=grants,
+        issued_at=issue_ts,
+        expires_at=issue_ts + token_expire,
+        privileges_expire_at=privileges_expire_at,
         # When the SDK fires tokenPrivilegeWillExpire: fetch a new token then.
-        "renew_at": privileges_expire_at - RENEWAL_WARNING_SECONDS,
-        "expires_in": token_expire,
-    }
+        renew_at=privileges_expire_at - RENEWAL_WARNING_SECONDS,
+        expires_in=token_expire,
+    )
 
 
 def _privilege_expiries(
@@ -68,7 +78,7 @@ def mint_rtc_token(
 
 def issue_rtc_token(
     agora: AgoraSettings, admitted: Admitted[RtcGrant], *, issue_ts: int, salt: int
-) -> dict[str, Any]:
+) -> AgoraTokenAnswer:
     """The token with the facts a client needs: grants, expiry and when to renew."""
     token = mint_rtc_token(agora, admitted, issue_ts=issue_ts, salt=salt)
     grant = admitted.value
@@ -90,19 +100,21 @@ def issue_rtc_token(
     if agora.token_version == accesstoken006.VERSION:
         # A 006 token's own lifetime is fixed at 24 h; its privileges end it sooner.
         token_expire = privileges[RtcPrivilege.JOIN_CHANNEL]
-    return {
-        "token": token,
-        "version": agora.token_version,
-        "app_id": credentials_of(agora).app_id,
-        "grants": grants,
+    return _answer(
+        token,
+        agora.token_version,
+        credentials_of(agora).app_id,
+        grants,
+        issue_ts=issue_ts,
+        token_expire=token_expire,
         # The SDK warns when the first privilege is about to expire.
-        **_times(issue_ts, token_expire, min(privileges.values())),
-    }
+        privilege_expire=min(privileges.values()),
+    )
 
 
 def issue_rtm_token(
     agora: AgoraSettings, admitted: Admitted[RtmGrant], *, issue_ts: int, salt: int
-) -> dict[str, Any]:
+) -> AgoraTokenAnswer:
     require_admitted(admitted)
     credentials = credentials_of(agora)
     grant = admitted.value
@@ -114,20 +126,21 @@ def issue_rtm_token(
         salt=salt,
         version=agora.token_version,
     )
-    return {
-        "token": token,
-        "version": agora.token_version,
-        "app_id": credentials.app_id,
-        "grants": {
-            "rtm": {"user_id": grant.user_id, "privileges": {"login": issue_ts + grant.expire}}
-        },
-        **_times(issue_ts, grant.expire, grant.expire),
-    }
+    rtm = {"user_id": grant.user_id, "privileges": {"login": issue_ts + grant.expire}}
+    return _answer(
+        token,
+        agora.token_version,
+        credentials.app_id,
+        {"rtm": rtm},
+        issue_ts=issue_ts,
+        token_expire=grant.expire,
+        privilege_expire=grant.expire,
+    )
 
 
 def issue_chat_token(
     agora: AgoraSettings, admitted: Admitted[ChatGrant], *, issue_ts: int, salt: int
-) -> dict[str, Any]:
+) -> AgoraTokenAnswer:
     require_admitted(admitted)
     credentials = credentials_of(agora)
     grant = admitted.value
@@ -144,10 +157,12 @@ def issue_chat_token(
             credentials, user_id, expire=expire, issue_ts=issue_ts, salt=salt
         )
         chat = {"user_id": user_id, "privileges": {"user": issue_ts + expire}}
-    return {
-        "token": token,
-        "version": "007",  # Chat exists only in AccessToken2
-        "app_id": credentials.app_id,
-        "grants": {"chat": chat},
-        **_times(issue_ts, expire, expire),
-    }
+    return _answer(
+        token,
+        "007",  # Chat exists only in AccessToken2
+        credentials.app_id,
+        {"chat": chat},
+        issue_ts=issue_ts,
+        token_expire=expire,
+        privilege_expire=expire,
+    )

@@ -19,12 +19,18 @@ from service.events import check_fresh, epoch_seconds, take_event
 from service.livekit.admission import LiveKitGrant, admit_participant
 from service.livekit.issue import issue_participant_token, signing_key_of
 from service.livekit.settings import LiveKitSettings
+from service.livekit.shapes import (
+    ConnectionDetailsAnswer,
+    ConnectionDetailsBody,
+    LiveKitTokenBody,
+    OpenViduError,
+)
 from service.livekit.tokens import AGENT_DISPATCH_TYPES, ROOM_CONFIG_TYPES, ParticipantGrant
 from service.livekit.webhook import VerifiedWebhook, summarize_event, verify_webhook
 from service.logs import get_logger
 from service.metrics import token_issued
-from service.middlewares import VERIFIED_BODY, error_shape, needs_caller, takes_signed_body
 from service.responses import json_response
+from service.shapes import TokenAnswer, field_names
 from service.store.base import safe_name
 from service.validation import Fields, json_type, parse_json, read_json_object
 
@@ -61,15 +67,12 @@ def _admit(
 OPENVIDU_REQUIRED = "roomName and participantName are required"
 
 
-def _openvidu_error(request: web.Request, error: ApiError) -> web.Response:
+def openvidu_error(request: web.Request, error: ApiError) -> web.Response:
     # OpenVidu's clients read errorMessage from every failure.
-    return json_response(
-        {"errorMessage": error.message}, status=error.status, headers=error.headers
-    )
+    body = OpenViduError(errorMessage=error.message)
+    return json_response(body, status=error.status, headers=error.headers)
 
 
-@error_shape(_openvidu_error)
-@needs_caller
 async def openvidu_token(request: web.Request) -> web.Response:
     livekit = _enabled_livekit(request)
     body = await read_json_object(request)
@@ -85,22 +88,10 @@ async def openvidu_token(request: web.Request) -> web.Response:
     admitted = _admit(request, livekit, grant, None)
     issued = issue_participant_token(livekit, admitted, issued_at=_now(request))
     token_issued("livekit", "openvidu")
-    return json_response({"token": issued["token"]})
+    return json_response(TokenAnswer(token=issued["token"]))
 
 
 # --- POST /v1/livekit/token ---
-
-_TOKEN_FIELDS = (
-    "room",
-    "identity",
-    "name",
-    "metadata",
-    "attributes",
-    "ttl",
-    "kind",
-    "video",
-    "roomConfig",
-)
 
 
 def _object(fields: Fields, name: str) -> dict[str, Any]:
@@ -123,10 +114,9 @@ def _video_grant(room: str | None, video: dict[str, Any]) -> dict[str, Any]:
     return {"roomJoin": True, **video, "room": room}
 
 
-@needs_caller
 async def livekit_token(request: web.Request) -> web.Response:
     livekit = _enabled_livekit(request)
-    fields = Fields(await read_json_object(request), allowed=_TOKEN_FIELDS)
+    fields = Fields(await read_json_object(request), allowed=field_names(LiveKitTokenBody))
     given = fields.string("identity", required=caller_of(request).identity is None)
     grant = ParticipantGrant(
         identity=given or "",
@@ -144,15 +134,6 @@ async def livekit_token(request: web.Request) -> web.Response:
 
 
 # --- POST /v1/livekit/connection-details: LiveKit's standard token endpoint ---
-
-_CONNECTION_FIELDS = (
-    "room_name",
-    "participant_name",
-    "participant_identity",
-    "participant_metadata",
-    "participant_attributes",
-    "room_config",
-)
 
 
 def _snake(name: str) -> str:
@@ -186,16 +167,13 @@ def _room_config_from_snake(config: dict[str, Any]) -> dict[str, Any]:
     return converted
 
 
-@needs_caller
 async def connection_details(request: web.Request) -> web.Response:
     livekit = _enabled_livekit(request)
     if livekit.url is None:
-        raise ApiError(
-            503,
-            ErrorCode.PLATFORM_DISABLED,
-            "LIVEKIT_URL is not set: clients need the server's ws(s):// address",
+        raise ApiError.not_configured(
+            "LiveKit's server address", "set LIVEKIT_URL (clients need its ws(s):// address)"
         )
-    fields = Fields(await read_json_object(request), allowed=_CONNECTION_FIELDS)
+    fields = Fields(await read_json_object(request), allowed=field_names(ConnectionDetailsBody))
     # Every field is optional in LiveKit's contract: make up what is missing.
     room = fields.string("room_name", required=False) or f"room-{secrets.token_hex(4)}"
     given = fields.string("participant_identity", required=False) or ""
@@ -214,12 +192,12 @@ async def connection_details(request: web.Request) -> web.Response:
     admitted = _admit(request, livekit, grant, None, "participant_identity")
     issued = issue_participant_token(livekit, admitted, issued_at=_now(request))
     token_issued("livekit", "connection_details")
-    answer = {
-        "server_url": livekit.url,
-        "participant_token": issued["token"],
-        "participant_name": name or admitted.value.identity,
-        "room_name": room,
-    }
+    answer = ConnectionDetailsAnswer(
+        server_url=livekit.url,
+        participant_token=issued["token"],
+        participant_name=name or admitted.value.identity,
+        room_name=room,
+    )
     return json_response(answer, status=201)
 
 
@@ -227,7 +205,7 @@ async def connection_details(request: web.Request) -> web.Response:
 
 
 async def verify_livekit_body(request: web.Request, body: bytes) -> VerifiedWebhook:
-    """The "livekit" signed-body scheme: LiveKit server's webhook signature."""
+    """LiveKit server's webhook signature (the route's signed_body check)."""
     livekit = _enabled_livekit(request)
     return verify_webhook(
         body, request.headers.get("Authorization"), livekit.keys, now=request.app[CLOCK]()
@@ -250,9 +228,7 @@ def _ordering_key(event: dict[str, Any]) -> str:
     return ""
 
 
-@takes_signed_body("livekit")
-async def livekit_webhook(request: web.Request) -> web.Response:
-    verified: VerifiedWebhook = request[VERIFIED_BODY]
+async def livekit_webhook(request: web.Request, verified: VerifiedWebhook) -> web.Response:
     event = parse_json(verified.body, signed=True)
     if not isinstance(event, dict) or not isinstance(event.get("event"), str):
         raise ApiError(400, ErrorCode.MALFORMED_EVENT, "webhook body is not a LiveKit event")

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from aiohttp import web
 
 from service.access.admission import Admitted, require_admitted
 from service.errors import ApiError, ErrorCode
@@ -149,3 +150,7 @@ class VideoSdkApi:
         if not isinstance(answer, dict) or not isinstance(answer.get("publicKey"), str):
             raise ApiError(502, ErrorCode.UPSTREAM_ERROR, "VideoSDK answered without a publicKey")
         return str(answer["publicKey"])
+
+
+# The application's one client, made by the VideoSDK platform's setup (routes.py).
+VIDEOSDK_API = web.AppKey("videosdk_api", VideoSdkApi)

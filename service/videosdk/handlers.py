@@ -3,23 +3,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from service.access.admission import Admitted
 from service.access.gate import caller_of
-from service.context import CLOCK, GATE, SETTINGS, TOKEN_IDS, VIDEOSDK_API, VIDEOSDK_WEBHOOK_KEY
+from service.context import CLOCK, GATE, SETTINGS, TOKEN_IDS
 from service.errors import ApiError, ErrorCode
 from service.events import check_fresh, epoch_seconds, take_event
 from service.metrics import token_issued
-from service.middlewares import VERIFIED_BODY, needs_caller, takes_signed_body
 from service.responses import json_response
+from service.shapes import TokenAnswer, field_names
 from service.store.base import safe_name
 from service.validation import Fields, json_type, object_field, parse_json, read_json_object
 from service.videosdk.admission import (
@@ -29,12 +26,18 @@ from service.videosdk.admission import (
     admit_token,
     may_moderate,
 )
+from service.videosdk.api import VIDEOSDK_API
 from service.videosdk.issue import credentials_of, issue_token
 from service.videosdk.settings import VideoSdkSettings
+from service.videosdk.shapes import (
+    CreateMeetingBody,
+    ValidateMeetingBody,
+    VideoSdkTokenAnswer,
+    VideoSdkTokenBody,
+)
 from service.videosdk.tokens import TokenGrant
-from service.videosdk.webhook import load_public_key, verify_videosdk
-
-KEY_RETRY_SECONDS = 10.0
+from service.videosdk.webhook import verify_videosdk
+from service.videosdk.webhook_key import VIDEOSDK_WEBHOOK_KEY
 
 
 def _enabled_videosdk(request: web.Request) -> VideoSdkSettings:
@@ -43,7 +46,7 @@ def _enabled_videosdk(request: web.Request) -> VideoSdkSettings:
     return videosdk
 
 
-def _issue(request: web.Request, admitted: Admitted[VideoSdkGrant]) -> dict[str, Any]:
+def _issue(request: web.Request, admitted: Admitted[VideoSdkGrant]) -> VideoSdkTokenAnswer:
     return issue_token(
         request.app[SETTINGS].videosdk,
         admitted,
@@ -59,7 +62,6 @@ def _admit(request: web.Request, grant: TokenGrant, ttl: int | None) -> Admitted
     return admit_token(videosdk, caller_of(request), policy, grant, ttl=ttl)
 
 
-@needs_caller
 async def get_token(request: web.Request) -> web.Response:
     """GET /get-token[?roomId=&participantId=] (the examples call it peerId)."""
     videosdk = _enabled_videosdk(request)
@@ -79,7 +81,7 @@ async def get_token(request: web.Request) -> web.Response:
     )
     token = _issue(request, _admit(request, grant, None))["token"]
     token_issued("videosdk", "participant")
-    return json_response({"token": token})
+    return json_response(TokenAnswer(token=token))
 
 
 def _strings(fields: Fields, name: str) -> Sequence[str] | None:
@@ -91,12 +93,11 @@ def _strings(fields: Fields, name: str) -> Sequence[str] | None:
     return tuple(value)
 
 
-@needs_caller
 async def videosdk_token(request: web.Request) -> web.Response:
     _enabled_videosdk(request)
     fields = Fields(
         await read_json_object(request),
-        allowed=("permissions", "roomId", "participantId", "roles", "ttl"),
+        allowed=field_names(VideoSdkTokenBody),
     )
     permissions = _strings(fields, "permissions")
     grant = TokenGrant(
@@ -127,12 +128,11 @@ def _rest_token(request: web.Request) -> str:
     return str(_issue(request, admit_server_call(videosdk))["token"])
 
 
-@needs_caller
 async def create_meeting(request: web.Request) -> web.Response:
     _enabled_videosdk(request)
     fields = Fields(
         await _optional_body(request),
-        allowed=("token", "customRoomId", "webhook", "autoCloseConfig", "region"),
+        allowed=field_names(CreateMeetingBody),
     )
     body: dict[str, Any] = {}
     for name in ("webhook", "autoCloseConfig"):
@@ -155,11 +155,10 @@ async def create_meeting(request: web.Request) -> web.Response:
     return json_response({**room, "meetingId": room["roomId"]})
 
 
-@needs_caller
 async def validate_meeting(request: web.Request) -> web.Response:
     _enabled_videosdk(request)
     meeting_id = request.match_info["meetingId"]
-    fields = Fields(await _optional_body(request), allowed=("token",))
+    fields = Fields(await _optional_body(request), allowed=field_names(ValidateMeetingBody))
     fields.string("token", required=False)  # accepted from the examples' clients, not used
     call = admit_meeting(
         caller_of(request),
@@ -180,58 +179,19 @@ async def validate_meeting(request: web.Request) -> web.Response:
 # --- POST /videosdk/webhook ---
 
 
-class WebhookKey:
-    """VideoSDK's webhook public key: from configuration, or fetched once and cached. A
-    failed fetch is remembered for KEY_RETRY_SECONDS: webhooks arriving meanwhile (forged
-    ones included) get the same 5xx without another call to VideoSDK."""
-
-    def __init__(self, pem: str | None, clock: Callable[[], float] = time.monotonic) -> None:
-        self._key: RSAPublicKey | None = load_public_key(pem) if pem else None
-        self._lock = asyncio.Lock()
-        self._clock = clock
-        self._failure: tuple[float, ApiError] | None = None
-
-    def _recent_failure(self) -> ApiError | None:
-        if self._failure is not None and self._clock() - self._failure[0] < KEY_RETRY_SECONDS:
-            return self._failure[1]
-        return None
-
-    async def get(self, request: web.Request) -> RSAPublicKey:
-        if self._key is not None:
-            return self._key
-        async with self._lock:
-            if self._key is None:
-                if (failure := self._recent_failure()) is not None:
-                    raise failure
-                try:
-                    self._key = await self._fetch(request)
-                except ApiError as error:
-                    self._failure = (self._clock(), error)
-                    raise
-        return self._key
-
-    @staticmethod
-    async def _fetch(request: web.Request) -> RSAPublicKey:
-        _enabled_videosdk(request)
-        pem = await request.app[VIDEOSDK_API].webhook_public_key(_rest_token(request))
-        try:
-            return load_public_key(pem)
-        except ValueError:
-            raise ApiError(
-                502, ErrorCode.UPSTREAM_ERROR, "VideoSDK's webhook key is not an RSA key"
-            ) from None
-
-
 async def verify_videosdk_body(request: web.Request, body: bytes) -> bytes:
-    """The "videosdk" signed-body scheme: RSA-SHA256 over the raw body."""
-    key = await request.app[VIDEOSDK_WEBHOOK_KEY].get(request)
+    """RSA-SHA256 over the raw body (the route's signed_body check)."""
+
+    async def fetch_pem() -> str:
+        _enabled_videosdk(request)
+        return await request.app[VIDEOSDK_API].webhook_public_key(_rest_token(request))
+
+    key = await request.app[VIDEOSDK_WEBHOOK_KEY].get(fetch_pem)
     verify_videosdk(body, request.headers.get("videosdk-signature"), key)
     return body
 
 
-@takes_signed_body("videosdk")
-async def videosdk_webhook(request: web.Request) -> web.Response:
-    body: bytes = request[VERIFIED_BODY]
+async def videosdk_webhook(request: web.Request, body: bytes) -> web.Response:
     event = parse_json(body, signed=True)
     if not isinstance(event, dict) or not isinstance(event.get("webhookType"), str):
         raise ApiError(400, ErrorCode.MALFORMED_EVENT, "webhook body is not a VideoSDK event")

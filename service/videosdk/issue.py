@@ -6,22 +6,17 @@ issue time and token id are arguments.
 
 from __future__ import annotations
 
-from typing import Any
-
 from service.access.admission import Admitted, require_admitted
-from service.errors import ApiError, ErrorCode
+from service.errors import ApiError
 from service.videosdk.admission import VideoSdkGrant
 from service.videosdk.settings import VideoSdkSettings
+from service.videosdk.shapes import VideoSdkTokenAnswer
 from service.videosdk.tokens import TokenRuleError, build_token
 
 
 def credentials_of(videosdk: VideoSdkSettings) -> tuple[str, str]:
     if videosdk.api_key is None or videosdk.secret is None:
-        raise ApiError(
-            503,
-            ErrorCode.PLATFORM_DISABLED,
-            "VideoSDK is not configured: set VIDEOSDK_API_KEY and VIDEOSDK_SECRET_KEY",
-        )
+        raise ApiError.not_configured("VideoSDK", "set VIDEOSDK_API_KEY and VIDEOSDK_SECRET_KEY")
     return videosdk.api_key, videosdk.secret
 
 
@@ -31,7 +26,7 @@ def issue_token(
     *,
     issued_at: int,
     token_id: str,
-) -> dict[str, Any]:
+) -> VideoSdkTokenAnswer:
     require_admitted(admitted)
     api_key, secret = credentials_of(videosdk)
     grant = admitted.value
@@ -41,9 +36,9 @@ def issue_token(
         )
     except TokenRuleError as error:
         raise ApiError.invalid_field(error.field, error.message) from None
-    return {
-        "token": token,
-        "issued_at": issued_at,
-        "expires_at": issued_at + grant.ttl,
-        "expires_in": grant.ttl,
-    }
+    return VideoSdkTokenAnswer(
+        token=token,
+        issued_at=issued_at,
+        expires_at=issued_at + grant.ttl,
+        expires_in=grant.ttl,
+    )

@@ -402,7 +402,7 @@ async def test_no_answer_within_the_timeout_is_504_not_a_hang(
 
 
 async def test_the_http_session_is_shared_and_closed_on_shutdown(make_client: MakeClient) -> None:
-    from service.context import VIDEOSDK_API
+    from service.videosdk.api import VIDEOSDK_API
 
     client = await make_client()
     api = client.app[VIDEOSDK_API]

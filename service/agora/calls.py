@@ -1,0 +1,56 @@
+"""From a request to Agora's admission and issue layers: what every Agora handler (the
+versioned API, the Go sample, the community routes) needs of the request it serves."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from service.access.admission import Admitted
+from service.access.gate import caller_of
+from service.agora.admission import (
+    ChatGrant,
+    ChatTokenRequest,
+    RtcGrant,
+    RtcTokenRequest,
+    RtmGrant,
+    RtmTokenRequest,
+    admit_chat,
+    admit_rtc,
+    admit_rtm,
+)
+from service.agora.issue import credentials_of
+from service.agora.settings import AgoraSettings
+from service.context import CLOCK, GATE, SALT, SETTINGS
+
+
+def enabled_agora(request: web.Request) -> AgoraSettings:
+    """Agora's settings, or a 503 naming the variables to set, before reading any body."""
+    agora = request.app[SETTINGS].agora
+    credentials_of(agora)
+    return agora
+
+
+def issue_time_and_salt(request: web.Request) -> dict[str, int]:
+    return {"issue_ts": int(request.app[CLOCK]()), "salt": request.app[SALT]()}
+
+
+def rtc_admission(
+    request: web.Request, agora: AgoraSettings, ask: RtcTokenRequest
+) -> Admitted[RtcGrant]:
+    """admit_rtc for this request's caller and policy."""
+    policy = request.app[GATE].settings.policy.agora
+    return admit_rtc(agora, caller_of(request), policy, ask)
+
+
+def rtm_admission(
+    request: web.Request, agora: AgoraSettings, ask: RtmTokenRequest
+) -> Admitted[RtmGrant]:
+    policy = request.app[GATE].settings.policy.agora
+    return admit_rtm(agora, caller_of(request), policy, ask)
+
+
+def chat_admission(
+    request: web.Request, agora: AgoraSettings, ask: ChatTokenRequest
+) -> Admitted[ChatGrant]:
+    policy = request.app[GATE].settings.policy.agora
+    return admit_chat(agora, caller_of(request), policy, ask)

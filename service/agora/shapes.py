@@ -1,0 +1,93 @@
+"""The JSON bodies and answers of Agora's routes."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Required, TypedDict
+
+
+class RtcTokenBody(TypedDict, total=False):
+    channel: Required[str]
+    uid: int
+    user_account: str
+    role: Required[Literal["publisher", "subscriber"]]
+    expire: int
+    privilege_expire: int | dict[str, Any]
+    with_rtm: bool
+
+
+class RtmTokenBody(TypedDict, total=False):
+    user_id: Required[str]
+    expire: int
+
+
+class ChatTokenBody(TypedDict, total=False):
+    kind: Required[Literal["user", "app"]]
+    user_id: str
+    expire: int
+
+
+class AgoraTokenAnswer(TypedDict):
+    token: str
+    version: str
+    app_id: str
+    grants: dict[str, Any]
+    issued_at: int
+    expires_at: int
+    privileges_expire_at: int
+    # When the SDK fires tokenPrivilegeWillExpire: fetch a new token then.
+    renew_at: int
+    expires_in: int
+
+
+class SampleBody(TypedDict, total=False):
+    """Agora's Go token-server sample (names matched case-insensitively, as Go does)."""
+
+    uid: int
+    channelName: str
+    role: int
+
+
+class SampleAnswer(TypedDict):
+    """The sample's answer, and its errors: the message goes in `token`."""
+
+    code: str
+    token: str
+
+
+class CommunityError(TypedDict, total=False):
+    """The community servers' errors: Node reads `error`, Go reads `message`."""
+
+    error: str
+    message: str
+    status: int
+
+
+class CommunityTokenBody(TypedDict, total=False):
+    """agora-token-service's POST /getToken."""
+
+    tokenType: str
+    channel: str
+    role: str
+    uid: str
+    expire: int
+
+
+class RtcAnswer(TypedDict):
+    rtcToken: str
+
+
+class RtmAnswer(TypedDict):
+    rtmToken: str
+
+
+class RteAnswer(TypedDict):
+    rtcToken: str
+    rtmToken: str
+
+
+class ChatAnswer(TypedDict):
+    chatToken: str
+
+
+class PingAnswer(TypedDict):
+    message: str
