@@ -92,7 +92,7 @@ class QuietRequestHandler(web.RequestHandler):
 # server, 37 ms / 53 ms and 53 ms / 66 ms with every waiting connection accepted at once;
 # a burst of 128 waited up to 1.4 s for a first answer. Of 32 waiting connections, uvloop's
 # own server takes 5 in three turns of the loop; AcceptingListener takes all 32.
-# Measure again: `.venv/bin/python -m pytest -q tests/test_server.py -k "one_turn"` (the
+# Measure again: `.venv/bin/python -m pytest -q tests/test_server.py -k turn` (the
 #   second test there asserts uvloop's own server still falls short), and for latency
 #   `.venv/bin/python bench/wrkrun.py` at 256 connections, as bench/README.md describes.
 # Delete when: uvloop's own server accepts a burst in one turn
@@ -197,12 +197,13 @@ class AcceptingListener(asyncio.AbstractServer):
 # that block is the top of the heap, glibc hands it back to the kernel on every free, and
 # the next token faults it in again.
 # Worth (bench/README.md, "The allocator"): zlib.compress of a token 62 us instead of 8 us,
-# about 12,000 tokens/s instead of 30,000 on one core. Re-measured on 2026 code through the
-# in-process harness of bench/instructions.py (5,000 POST /fetch_rtc_token): 1.6 minor page
-# faults per request with it, 12 to 20 without, and 5 to 17 % more wall time per request.
-# Measure again: `.venv/bin/python bench/builder_throughput.py` and the same run with
-#   MALLOC_TRIM_THRESHOLD_=131072 in the environment (glibc's default, which this honours);
-#   page faults: `/usr/bin/time -v` around either, "Minor ... page faults".
+# about 12,000 tokens/s instead of 30,000 on one core. Re-measured (2026-12-01, 2 shared
+# cores) through the in-process harness of bench/instructions.py, 5,300 POST
+# /fetch_rtc_token in one process: with it 3.13 s and 3.35 s, 12,500 minor page faults
+# (2.4 per request); without it 3.77 s and 3.94 s (+18 %), 23,500 and 108,000 faults.
+# Measure again: `RATE_LIMIT_ADDRESS_RATE=0 /usr/bin/time -f "%e s %R minor faults"
+#   .venv/bin/python bench/instructions.py --child fetch_rtc_token 5000`, then the same
+#   with MALLOC_TRIM_THRESHOLD_=131072 (glibc's default, which keep_freed_memory honours).
 # Delete when: the service no longer compresses per token (006 tokens only), or glibc's
 #   allocator stops trimming a block freed right after it was allocated.
 

@@ -143,12 +143,12 @@ class ServiceWorker(Worker):  # type: ignore[misc]
 
 class ServiceApplication(BaseApplication):  # type: ignore[misc]
     def __init__(self, settings: Settings, *, metrics_dir: str | None) -> None:
-        self._settings = settings
-        self._metrics_dir = metrics_dir
+        self.service_settings = settings
+        self.metrics_dir = metrics_dir
         super().__init__()
 
     def load_config(self) -> None:
-        settings = self._settings
+        settings = self.service_settings
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         config: dict[str, Any] = {
             "bind": f"{host}:{settings.port}",
@@ -161,14 +161,14 @@ class ServiceApplication(BaseApplication):  # type: ignore[misc]
             "timeout": 30,
             "accesslog": None,  # our middleware logs each request
             "loglevel": "warning",
-            "child_exit": self._child_exit,
-            "on_exit": self._on_exit,
+            "child_exit": self.mark_worker_dead,
+            "on_exit": self.remove_metrics_dir,
         }
         for key, value in config.items():
             self.cfg.set(key, value)
 
     def load(self) -> Callable[[], Awaitable[DrainingRunner]]:
-        settings = self._settings
+        settings = self.service_settings
 
         async def runner() -> DrainingRunner:
             prepare(settings)  # in each worker, after the fork
@@ -181,14 +181,14 @@ class ServiceApplication(BaseApplication):  # type: ignore[misc]
         return runner
 
     @staticmethod
-    def _child_exit(server: Any, worker: Any) -> None:
+    def mark_worker_dead(server: Any, worker: Any) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
-    def _on_exit(self, server: Any) -> None:
-        if self._metrics_dir is not None:
-            shutil.rmtree(self._metrics_dir, ignore_errors=True)
+    def remove_metrics_dir(self, server: Any) -> None:
+        if self.metrics_dir is not None:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
 
 def run_workers(settings: Settings, *, metrics_dir: str | None) -> None:
