@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from service.agora import accesstoken2, tokens
 from service.agora.tokens import AgoraCredentials, Role
-from service.server import keep_freed_memory
+from service.workarounds import keep_freed_memory
 
 CREDENTIALS = AgoraCredentials(
     "970CA35de60c44645bbae8a215061b33", "5CFd2fd1755d40ecb72977518be15d3b"

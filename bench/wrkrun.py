@@ -119,7 +119,7 @@ def running_service(workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]
                 # Warm-up, not reported, so no measured run pays for first-time work
                 # (imports, caches). Before the service accepted connections itself,
                 # every fresh burst of 256 had requests wait up to a second; see
-                # server.AcceptingListener.
+                # service.workarounds.AcceptingListener.
                 wrk(f"{base}/fetch_rtc_token", "fetch_rtc_token.lua", 256, 5)
                 yield base, service
             finally:

@@ -23,7 +23,7 @@ def test_a_flush_writes_the_buckets_and_sum_histogram_observe_would() -> None:
         "direct_seconds",
         "observed one by one",
         ["route"],
-        buckets=LATENCY._upper_bounds[:-1],
+        buckets=LATENCY.bounds[:-1],
         registry=CollectorRegistry(),
     )
     pending = PendingSamples()
@@ -37,7 +37,7 @@ def test_a_flush_writes_the_buckets_and_sum_histogram_observe_would() -> None:
         for sample in metric.samples
         if sample.name == "direct_seconds_bucket"
     }
-    assert len(direct_buckets) == len(LATENCY._upper_bounds)
+    assert len(direct_buckets) == len(LATENCY.bounds)
     for le, value in direct_buckets.items():
         assert _sample("rtc_request_duration_seconds_bucket", route=route, le=le) == value, le
     assert _sample("rtc_request_duration_seconds_count", route=route) == len(LATENCIES)

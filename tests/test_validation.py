@@ -1,4 +1,4 @@
-"""Strict JSON bodies: parse_json takes a fast path, and must answer exactly as the
+"""Strict JSON bodies: parse_json must answer exactly as the
 standard library's strict decoder would (same value, same types, or a 400)."""
 
 from __future__ import annotations
