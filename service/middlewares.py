@@ -30,10 +30,10 @@ from service.proxy import (
     is_trusted,
     x_forwarded_for_chain,
 )
+from service.responses import SERVER_NAME
 from service.validation import check_headers
 
 REQUEST_ID_HEADER = "X-Request-ID"
-SERVER_NAME = "rtc-token-service"
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 log = get_logger("service.access")

@@ -10,6 +10,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+# The Server header of every answer: no version banner (aiohttp's default names Python's
+# and its own).
+SERVER_NAME = "rtc-token-service"
+
 
 def dump_json(data: Any, option: int | None = None) -> bytes:
     """orjson's bytes; for what orjson refuses (integers beyond 64 bits, lone surrogates,

@@ -87,7 +87,9 @@ class DrainingRunner(web.AppRunner):
             raise RuntimeError("DrainingRunner.listen before setup()")
         loop = asyncio.get_running_loop()
         factory = functools.partial(QuietRequestHandler, server, loop=loop, **self.handler_kwargs)
-        listener = AcceptingListener(loop, sock, factory, backlog, self.app.get(HEAD_DEADLINES))
+        deadlines = self.app.get(HEAD_DEADLINES)
+        on_connected = deadlines.connected if deadlines is not None else None
+        listener = AcceptingListener(loop, sock, factory, backlog, on_connected)
         self.listeners.append(listener)
         return listener
 

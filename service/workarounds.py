@@ -17,17 +17,15 @@ import os
 import socket
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Metric
 from prometheus_client.core import HistogramMetricFamily
 
+from service.errors import ErrorCode
 from service.logs import get_logger
-from service.responses import dump_json
-
-if TYPE_CHECKING:  # both import service.metrics, which imports this module
-    from service.context import HeadDeadlines
+from service.responses import SERVER_NAME, dump_json
 
 log = get_logger("service")
 
@@ -43,7 +41,11 @@ log = get_logger("service")
 # RequestHandler) and run `.venv/bin/python -m pytest -q tests/test_logs.py`.
 # Delete when: aiohttp stops echoing input in parse errors (that test passes without it).
 
-_PARSE_ERROR_CODES = {400: "malformed_request", 413: "body_too_large", 431: "headers_too_large"}
+_PARSE_ERROR_CODES = {
+    400: ErrorCode.MALFORMED_REQUEST,
+    413: ErrorCode.BODY_TOO_LARGE,
+    431: ErrorCode.HEADERS_TOO_LARGE,
+}
 
 
 class QuietRequestHandler(web.RequestHandler):
@@ -60,7 +62,6 @@ class QuietRequestHandler(web.RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        from service.middlewares import SERVER_NAME
 
         log.warning(
             "request not understood",
@@ -70,7 +71,8 @@ class QuietRequestHandler(web.RequestHandler):
         )
         if request.writer.output_size > 0:
             raise ConnectionError("the response has started; the connection is closed")
-        code = _PARSE_ERROR_CODES.get(status, "internal_error" if status >= 500 else "http_error")
+        fallback = ErrorCode.INTERNAL_ERROR if status >= 500 else ErrorCode.HTTP_ERROR
+        code = _PARSE_ERROR_CODES.get(status, fallback)
         text = "the request could not be read as HTTP" if status < 500 else "internal error"
         body = {"error": code, "message": text, "field": None, "request_id": ""}
         response = web.Response(
@@ -115,10 +117,10 @@ class AcceptingListener(asyncio.AbstractServer):
         sock: socket.socket,
         protocol_factory: Callable[[], asyncio.BaseProtocol],
         backlog: int,
-        deadlines: HeadDeadlines | None = None,
+        on_connected: Callable[[asyncio.BaseTransport], None] | None = None,
     ) -> None:
         self.loop, self.sock, self.factory, self.backlog = loop, sock, protocol_factory, backlog
-        self.deadlines = deadlines
+        self.on_connected = on_connected
         self.fd = sock.fileno()
         self.serving = True
         self.starting: set[asyncio.Task[object]] = set()
@@ -145,8 +147,8 @@ class AcceptingListener(asyncio.AbstractServer):
 
     async def connect(self, connection: socket.socket) -> None:
         transport, _ = await self.loop.connect_accepted_socket(self.factory, connection)
-        if self.deadlines is not None:
-            self.deadlines.connected(transport)
+        if self.on_connected is not None:
+            self.on_connected(transport)
 
     def started(self, task: asyncio.Task[object]) -> None:
         self.starting.discard(task)

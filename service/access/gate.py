@@ -1,7 +1,7 @@
 """The gate in front of every token route: who is calling, how often, and on whose behalf.
 
-Handlers marked @needs_caller get request[CALLER]. What the caller may then hold is each
-platform's admission step (service/<platform>/admission.py).
+Handlers wrapped in guards.caller_required get request[CALLER]. What the caller may then
+hold is each platform's admission step (service/<platform>/admission.py).
 """
 
 from __future__ import annotations
