@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 from service.agora.accesstoken2 import SALT_MAX, SALT_MIN
 from service.app import RandomSalts, random_salt
 from service.config import AgoraSettings
-from tests.conftest import CERTIFICATE, Client, MakeClient, make_settings
+from tests.helpers import CERTIFICATE, Client, MakeClient, make_settings
 
 RTC = "/v1/agora/rtc-token"
 GOOD_RTC = {"channel": "demo", "uid": 1, "role": "publisher"}

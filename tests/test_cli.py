@@ -13,7 +13,7 @@ import pytest
 
 from service.agora import accesstoken2
 from service.config import DEV_AGORA_APP_CERTIFICATE
-from tests.conftest import APP_ID, CERTIFICATE, run_cli
+from tests.helpers import APP_ID, CERTIFICATE, run_cli
 
 CREDENTIALS = {"AGORA_APP_ID": APP_ID, "AGORA_APP_CERTIFICATE": CERTIFICATE}
 

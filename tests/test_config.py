@@ -12,7 +12,7 @@ from service.config import (
     ConfigError,
     load_settings,
 )
-from tests.conftest import APP_ID, CERTIFICATE
+from tests.helpers import APP_ID, CERTIFICATE
 
 CREDENTIALS = {"AGORA_APP_ID": APP_ID, "AGORA_APP_CERTIFICATE": CERTIFICATE}
 

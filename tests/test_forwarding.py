@@ -16,7 +16,7 @@ from aiohttp import web
 
 from service.config import EventSettings
 from service.forwarder import signature_header
-from tests.conftest import (
+from tests.helpers import (
     LIVEKIT_KEY,
     LIVEKIT_SECRET,
     Client,

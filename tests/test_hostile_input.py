@@ -21,7 +21,7 @@ from service.access.callers import JwtRules
 from service.config import AccessSettings, EventSettings
 from service.openapi import build_document
 from tests.access.issuer import AUDIENCE, HS_SECRET, ISSUER
-from tests.conftest import Client, MakeClient, make_settings
+from tests.helpers import Client, MakeClient, make_settings
 
 DOCUMENT = build_document()
 ROUTES = [
@@ -203,7 +203,7 @@ def _signed(path: str, body: bytes) -> dict[str, bytes]:
 
     import jwt
 
-    from tests.conftest import LIVEKIT_KEY, LIVEKIT_SECRET
+    from tests.helpers import LIVEKIT_KEY, LIVEKIT_SECRET
 
     if path == "/agora/webhook":
         digest = hmac.new(NCS_SECRET.encode(), body, hashlib.sha256).hexdigest()

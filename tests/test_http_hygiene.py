@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import Client, running_service
+from tests.helpers import Client, running_service
 
 TOKEN_REQUESTS = [
     ("POST", "/v1/agora/rtc-token", {"channel": "c", "uid": 1, "role": "publisher"}),

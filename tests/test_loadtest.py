@@ -21,7 +21,7 @@ from service.loadtest import (
     steal_percent,
     summary_table,
 )
-from tests.conftest import MakeClient, run_cli, running_service
+from tests.helpers import MakeClient, run_cli, running_service
 
 
 async def _served(make_client: MakeClient) -> str:

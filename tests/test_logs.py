@@ -160,7 +160,7 @@ def test_a_malformed_header_is_answered_and_logged_without_its_value(tmp_path: A
     import json
     import socket
 
-    from tests.conftest import running_service
+    from tests.helpers import running_service
 
     log_path = tmp_path / "service.log"
     with running_service(log_path=log_path, LOG_FORMAT="json") as (port, _):

@@ -8,7 +8,7 @@ import asyncio
 from prometheus_client import REGISTRY, CollectorRegistry, Histogram
 
 from service.metrics import FLUSH_SECONDS, LATENCY, PendingSamples
-from tests.conftest import Client
+from tests.helpers import Client
 
 LATENCIES = [0.0001, 0.0005, 0.0007, 0.001, 0.003, 0.02, 0.4, 3.0, 12.0, 0.0025]
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from service.config import EventSettings
 from service.openapi import DOCUMENT
-from tests.conftest import Client, MakeClient, make_settings, running_service
+from tests.helpers import Client, MakeClient, make_settings, running_service
 
 VERBS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 CHECKS = ("not_a_server_error", "response_schema_conformance", "content_type_conformance")

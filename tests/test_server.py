@@ -24,7 +24,7 @@ from gunicorn.workers import base
 from service import server
 from service.metrics import FLUSH_SECONDS
 from service.workers import BALANCED_LISTENERS, ServiceWorker
-from tests.conftest import run_cli, running_service
+from tests.helpers import run_cli, running_service
 
 BODY = json.dumps({"uid": 7, "channelName": "burst", "role": 1}).encode()
 

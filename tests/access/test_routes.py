@@ -19,7 +19,7 @@ from service.access.ratelimit import Limit
 from service.agora import accesstoken2
 from service.config import AccessSettings, EventSettings
 from tests.access.issuer import AUDIENCE, HS_SECRET, ISSUER, hs_token
-from tests.conftest import Client, MakeClient, make_settings, redis_server
+from tests.helpers import Client, MakeClient, make_settings, redis_server
 
 API_KEYS = ("mobile-app-key-0123456789", "rotated-app-key-0123456789")
 JWT_RULES = JwtRules(issuer=ISSUER, audience=AUDIENCE, secret=HS_SECRET)

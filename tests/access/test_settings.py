@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from service.config import ConfigError, load_settings
-from tests.conftest import environ_without_settings, running_service
+from tests.helpers import environ_without_settings, running_service
 
 KEY = "mobile-app-key-0123456789"
 

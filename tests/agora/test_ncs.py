@@ -13,7 +13,7 @@ import pytest
 from service.agora.ncs import verify_ncs
 from service.config import EventSettings
 from service.signatures import WebhookRejected
-from tests.conftest import NOW, Client, MakeClient, make_settings
+from tests.helpers import NOW, Client, MakeClient, make_settings
 
 # The body printed in Agora's docs with secret "secret". The docs' own signatures for it do
 # not reproduce; these do (computed with Python and Node, see shared notes §9).
@@ -52,7 +52,7 @@ def test_uppercase_hex_is_accepted() -> None:
     )
 
 
-# The ncs client's clock is conftest's NOW: a notice sent then.
+# The ncs client's clock is tests.helpers' NOW: a notice sent then.
 SENT_MS = NOW * 1000
 
 

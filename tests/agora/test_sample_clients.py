@@ -7,7 +7,7 @@ import subprocess
 from typing import Any
 
 from service.config import DEV_AGORA_APP_CERTIFICATE
-from tests.conftest import ORACLE_DIR, Oracle
+from tests.helpers import ORACLE_DIR, Oracle
 
 
 def test_the_samples_web_and_android_clients_get_tokens_the_official_parser_accepts(

@@ -8,7 +8,7 @@ from typing import Any
 from livekit.api import TokenVerifier
 
 from service.config import DEV_LIVEKIT_API_KEY, DEV_LIVEKIT_API_SECRET, DEV_LIVEKIT_URL
-from tests.conftest import run_node_client
+from tests.helpers import run_node_client
 from tests.livekit.server import participant_joined, post_webhook
 
 

@@ -14,7 +14,7 @@ from livekit.api import TokenVerifier
 from structlog.testing import capture_logs
 
 from service.config import EventSettings, LiveKitSettings
-from tests.conftest import (
+from tests.helpers import (
     LIVEKIT_KEY,
     LIVEKIT_OLD_KEY,
     LIVEKIT_OLD_SECRET,

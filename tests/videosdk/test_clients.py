@@ -9,7 +9,7 @@ from typing import Any
 
 import jwt
 
-from tests.conftest import VIDEOSDK_KEY, VIDEOSDK_SECRET, running_service
+from tests.helpers import VIDEOSDK_KEY, VIDEOSDK_SECRET, running_service
 from tests.videosdk.fake_api import FakeVideoSdk
 
 

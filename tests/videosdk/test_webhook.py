@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from service.config import EventSettings
-from tests.conftest import (
+from tests.helpers import (
     VIDEOSDK_KEY,
     VIDEOSDK_SECRET,
     Client,
