@@ -31,6 +31,20 @@ from tests.helpers import (  # noqa: E402
     running_service,
 )
 
+# Fixtures that start a process or an external program; a test that uses one, directly or
+# through another fixture, is marked slow. Tests that start one themselves are marked in
+# their modules.
+PROCESS_FIXTURES = frozenset({"node", "oracle", "served", "redis_url"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        parameters = set(callspec.params) if callspec is not None else set()
+        fixtures = set(getattr(item, "fixturenames", ())) - parameters
+        if fixtures & PROCESS_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture
 def make_client(aiohttp_client: Any) -> MakeClient:

@@ -217,6 +217,7 @@ def test_a_draw_above_the_last_whole_range_is_drawn_again(
     assert RandomSalts()() == SALT_MIN + 7
 
 
+@pytest.mark.slow
 def test_a_forked_worker_draws_its_own_salts() -> None:
     random_salt()  # the parent holds a batch of draws
     read_end, write_end = os.pipe()

@@ -15,6 +15,8 @@ from service.agora import accesstoken2
 from service.config import DEV_AGORA_APP_CERTIFICATE
 from tests.helpers import APP_ID, CERTIFICATE, run_cli
 
+pytestmark = pytest.mark.slow
+
 CREDENTIALS = {"AGORA_APP_ID": APP_ID, "AGORA_APP_CERTIFICATE": CERTIFICATE}
 
 

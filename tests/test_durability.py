@@ -12,11 +12,14 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from service.config import DEV_LIVEKIT_API_KEY, DEV_LIVEKIT_API_SECRET
 from tests.helpers import free_port, redis_server, running_service, wait_for
 from tests.livekit.server import participant_joined, post_webhook
+
+pytestmark = pytest.mark.slow
 
 FORWARD_SECRET = "forward-secret-0123456789"
 

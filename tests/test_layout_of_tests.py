@@ -1,11 +1,14 @@
 """The tests' own layout (issue 20): helpers live in tests/helpers, conftest.py files hold
 only fixtures and hooks, and no module imports from a conftest.py, which pytest loads on its
-own and which is not meant to be imported (it can end up loaded twice, under two names)."""
+own and which is not meant to be imported (it can end up loaded twice, under two names).
+And the fast tier, `pytest -m "not slow"`, starts no process: a test that does is marked."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+
+import pytest
 
 TESTS = Path(__file__).parent
 
@@ -66,3 +69,92 @@ def test_conftest_files_hold_only_fixtures_and_hooks() -> None:
 
 def test_the_helpers_are_a_package() -> None:
     assert (TESTS / "helpers" / "__init__.py").is_file()
+
+
+# What starts a process or an external program when a test calls it. The fixtures that do
+# (conftest.PROCESS_FIXTURES) mark their tests slow by themselves.
+STARTS_A_PROCESS = frozenset(
+    {
+        "running_service",
+        "run_cli",
+        "redis_server",
+        "run_node_client",
+        "nginx_in_front_of",
+        "subprocess",
+        "Popen",
+        "fork",
+        "create_subprocess_exec",
+        "create_subprocess_shell",
+    }
+)
+
+
+def _named(node: ast.AST) -> set[str]:
+    """The names, attributes and parameters a definition mentions."""
+    names: set[str] = set()
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Name):
+            names.add(inner.id)
+        elif isinstance(inner, ast.Attribute):
+            names.add(inner.attr)
+        elif isinstance(inner, ast.arg):
+            names.add(inner.arg)
+    return names
+
+
+def unmarked_process_tests(tree: ast.Module) -> list[str]:
+    """Tests of a module that start a process, themselves or through the module's own
+    functions and fixtures, without being marked slow (or the whole module being)."""
+    for statement in tree.body:
+        if (
+            isinstance(statement, ast.Assign)
+            and [ast.unparse(target) for target in statement.targets] == ["pytestmark"]
+            and "pytest.mark.slow" in ast.unparse(statement.value)
+        ):
+            return []
+    functions = {
+        statement.name: statement
+        for statement in tree.body
+        if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+
+    def reached(name: str, seen: set[str]) -> set[str]:
+        seen.add(name)
+        names = _named(functions[name])
+        for other in names & functions.keys() - seen:
+            names |= reached(other, seen)
+        return names
+
+    return [
+        name
+        for name, function in functions.items()
+        if name.startswith("test_")
+        and not any(ast.unparse(d) == "pytest.mark.slow" for d in function.decorator_list)
+        and reached(name, set()) & STARTS_A_PROCESS
+    ]
+
+
+def test_every_test_that_starts_a_process_is_marked_slow() -> None:
+    unmarked = [
+        f"{path.relative_to(TESTS.parent)}::{name}"
+        for path in python_files()
+        if path.name.startswith("test_")
+        for name in unmarked_process_tests(ast.parse(path.read_text(), str(path)))
+    ]
+    assert not unmarked, f"mark these @pytest.mark.slow: {unmarked}"
+
+
+@pytest.mark.parametrize(
+    ("source", "unmarked"),
+    [
+        ("def test_a():\n    run_cli('x')", ["test_a"]),
+        ("def _helper():\n    subprocess.run([])\ndef test_a():\n    _helper()", ["test_a"]),
+        ("@pytest.fixture\ndef up():\n    os.fork()\ndef test_a(up):\n    pass", ["test_a"]),
+        ("@pytest.mark.slow\ndef test_a():\n    run_cli('x')", []),
+        ("pytestmark = pytest.mark.slow\ndef test_a():\n    run_cli('x')", []),
+        ("pytestmark = [pytest.mark.slow]\ndef test_a():\n    run_cli('x')", []),
+        ("def test_a():\n    assert 1 + 1 == 2", []),
+    ],
+)
+def test_the_slow_check_follows_helpers_and_fixtures(source: str, unmarked: list[str]) -> None:
+    assert unmarked_process_tests(ast.parse(source)) == unmarked

@@ -382,6 +382,7 @@ async def test_a_renewal_every_10_seconds_is_never_limited_by_default(
     assert sum(1 for wait in flood if wait == 0) == DEFAULT_CALLER_LIMIT.burst
 
 
+@pytest.mark.slow
 async def test_replicas_sharing_redis_enforce_one_limit(make_client: MakeClient) -> None:
     with redis_server() as (url, _):
         settings = make_settings(

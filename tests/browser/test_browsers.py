@@ -20,6 +20,8 @@ from livekit.api import TokenVerifier
 from service.config import DEV_LIVEKIT_API_KEY, DEV_LIVEKIT_API_SECRET
 from tests.helpers import ORACLE_DIR, free_port, running_service
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM = "/usr/bin/chromium"
 
 

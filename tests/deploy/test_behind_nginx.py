@@ -19,6 +19,8 @@ from tests.deploy.nginx import nginx_in_front_of
 from tests.helpers import running_service
 from tests.livekit.server import NODE_SDK_BODY, sign_webhook
 
+pytestmark = pytest.mark.slow
+
 CLIENT = "127.0.0.2"
 
 
