@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 from service.agora.accesstoken2 import SALT_MAX, SALT_MIN
 from service.agora.settings import AgoraSettings
 from service.app import RandomSalts, random_salt
-from tests.conftest import CERTIFICATE, Client, MakeClient, make_settings
+from tests.helpers import CERTIFICATE, Client, MakeClient, make_settings
 
 RTC = "/v1/agora/rtc-token"
 GOOD_RTC = {"channel": "demo", "uid": 1, "role": "publisher"}
@@ -217,6 +217,7 @@ def test_a_draw_above_the_last_whole_range_is_drawn_again(
     assert RandomSalts()() == SALT_MIN + 7
 
 
+@pytest.mark.slow
 def test_a_forked_worker_draws_its_own_salts() -> None:
     random_salt()  # the parent holds a batch of draws
     read_end, write_end = os.pipe()

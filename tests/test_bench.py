@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 INSTRUCTIONS = ROOT / "bench" / "instructions.py"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "request_name", ["fetch_rtc_token", "v1_rtc_token", "token", "get_token", "healthz"]
 )

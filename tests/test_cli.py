@@ -13,7 +13,9 @@ import pytest
 
 from service.agora import accesstoken2
 from service.agora.settings import DEV_AGORA_APP_CERTIFICATE
-from tests.conftest import APP_ID, CERTIFICATE, run_cli
+from tests.helpers import APP_ID, CERTIFICATE, run_cli
+
+pytestmark = pytest.mark.slow
 
 CREDENTIALS = {"AGORA_APP_ID": APP_ID, "AGORA_APP_CERTIFICATE": CERTIFICATE}
 

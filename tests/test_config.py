@@ -8,7 +8,7 @@ import pytest
 
 from service.agora.settings import DEV_AGORA_APP_CERTIFICATE, DEV_AGORA_APP_ID
 from service.config import ConfigError, load_settings
-from tests.conftest import APP_ID, CERTIFICATE
+from tests.helpers import APP_ID, CERTIFICATE
 
 CREDENTIALS = {"AGORA_APP_ID": APP_ID, "AGORA_APP_CERTIFICATE": CERTIFICATE}
 

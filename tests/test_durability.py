@@ -12,11 +12,14 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from service.livekit.settings import DEV_LIVEKIT_API_KEY, DEV_LIVEKIT_API_SECRET
-from tests.conftest import _free_port, redis_server, running_service, wait_for
+from tests.helpers import free_port, redis_server, running_service, wait_for
 from tests.livekit.server import participant_joined, post_webhook
+
+pytestmark = pytest.mark.slow
 
 FORWARD_SECRET = "forward-secret-0123456789"
 
@@ -30,7 +33,7 @@ async def test_an_event_acknowledged_before_sigkill_is_stored_and_forwarded_once
     tmp_path: Path,
 ) -> None:
     database = tmp_path / "events.sqlite3"
-    hook_port = _free_port()  # the app's receiver is not up yet: nothing can be forwarded
+    hook_port = free_port()  # the app's receiver is not up yet: nothing can be forwarded
     environ = {
         "EVENTS_DB_PATH": str(database),
         "WEBHOOK_FORWARD_URL": f"http://127.0.0.1:{hook_port}/hooks",

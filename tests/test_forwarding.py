@@ -16,7 +16,7 @@ from aiohttp import web
 
 from service.forwarder import signature_header
 from service.store.settings import EventSettings
-from tests.conftest import (
+from tests.helpers import (
     LIVEKIT_KEY,
     LIVEKIT_SECRET,
     Client,
@@ -211,6 +211,7 @@ async def test_the_events_api_refuses_bad_parameters(
     assert (response.status, (await response.json())["field"]) == (400, field)
 
 
+@pytest.mark.slow
 async def test_a_broken_store_answers_503_and_acknowledges_nothing(make_client: MakeClient) -> None:
     with redis_server() as (url, process):
         client = await _client(make_client, _events(redis_url=url))

@@ -22,7 +22,7 @@ from service.access.settings import AccessSettings
 from service.openapi import build_document
 from service.store.settings import EventSettings
 from tests.access.issuer import AUDIENCE, HS_SECRET, ISSUER
-from tests.conftest import Client, MakeClient, agora_settings, make_settings
+from tests.helpers import Client, MakeClient, agora_settings, make_settings
 
 DOCUMENT = build_document()
 ROUTES = [
@@ -204,7 +204,7 @@ def _signed(path: str, body: bytes) -> dict[str, bytes]:
 
     import jwt
 
-    from tests.conftest import LIVEKIT_KEY, LIVEKIT_SECRET
+    from tests.helpers import LIVEKIT_KEY, LIVEKIT_SECRET
 
     if path == "/agora/webhook":
         digest = hmac.new(NCS_SECRET.encode(), body, hashlib.sha256).hexdigest()

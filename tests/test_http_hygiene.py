@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import Client, running_service
+from tests.helpers import Client, running_service
 
 TOKEN_REQUESTS = [
     ("POST", "/v1/agora/rtc-token", {"channel": "c", "uid": 1, "role": "publisher"}),
@@ -53,6 +53,7 @@ def _closed_within(sock: socket.socket, seconds: float) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_a_connection_that_sends_no_request_head_in_time_is_closed() -> None:
     with running_service(HEAD_TIMEOUT="0.5") as (port, _):
         silent = socket.create_connection(("127.0.0.1", port))
@@ -61,6 +62,7 @@ def test_a_connection_that_sends_no_request_head_in_time_is_closed() -> None:
         assert time.monotonic() - started < 3
 
 
+@pytest.mark.slow
 def test_a_request_head_trickled_byte_by_byte_is_cut_off() -> None:
     with running_service(HEAD_TIMEOUT="0.5") as (port, _):
         sock = socket.create_connection(("127.0.0.1", port))
@@ -79,6 +81,7 @@ def test_a_request_head_trickled_byte_by_byte_is_cut_off() -> None:
         assert time.monotonic() - started < 4
 
 
+@pytest.mark.slow
 def test_an_idle_kept_alive_connection_is_closed() -> None:
     with running_service(KEEPALIVE_TIMEOUT="0.5", HEAD_TIMEOUT="0.5") as (port, _):
         sock = socket.create_connection(("127.0.0.1", port))

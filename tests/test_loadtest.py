@@ -21,7 +21,7 @@ from service.loadtest import (
     steal_percent,
     summary_table,
 )
-from tests.conftest import MakeClient, run_cli, running_service
+from tests.helpers import MakeClient, run_cli, running_service
 
 
 async def _served(make_client: MakeClient) -> str:
@@ -29,6 +29,7 @@ async def _served(make_client: MakeClient) -> str:
     return str(client.make_url("")).rstrip("/")
 
 
+@pytest.mark.slow
 async def test_a_compressed_fleet_renews_with_no_errors_and_no_late_renewals(
     make_client: MakeClient,
 ) -> None:
@@ -43,6 +44,7 @@ async def test_a_compressed_fleet_renews_with_no_errors_and_no_late_renewals(
     assert summary["latency_ms"]["p50"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["livekit", "videosdk"])
 async def test_livekit_and_videosdk_modes_check_their_tokens(
     make_client: MakeClient, mode: str
@@ -71,6 +73,7 @@ def _token(channel: str, uid: str, expire: int = 40) -> str:
     )
 
 
+@pytest.mark.slow
 async def test_a_token_for_someone_else_is_counted_as_an_error(aiohttp_server: Any) -> None:
     async def wrong(request: web.Request) -> web.Response:
         return web.json_response({"token": _token("other-room", "999")})
@@ -83,6 +86,7 @@ async def test_a_token_for_someone_else_is_counted_as_an_error(aiohttp_server: A
     assert report.errors["wrong_grant"] >= 3
 
 
+@pytest.mark.slow
 async def test_an_expired_token_and_http_errors_are_counted(aiohttp_server: Any) -> None:
     calls = 0
 
@@ -103,6 +107,7 @@ async def test_an_expired_token_and_http_errors_are_counted(aiohttp_server: Any)
     assert report.errors["expired_token"] >= 1
 
 
+@pytest.mark.slow
 async def test_a_renewal_that_arrives_after_expiry_is_late(aiohttp_server: Any) -> None:
     answered = False
 
@@ -126,6 +131,7 @@ async def test_a_renewal_that_arrives_after_expiry_is_late(aiohttp_server: Any) 
     assert report.late_renewals >= 1
 
 
+@pytest.mark.slow
 async def test_it_never_opens_more_connections_than_asked(aiohttp_server: Any) -> None:
     peers: set[Any] = set()
     in_flight = most = 0
@@ -168,6 +174,7 @@ def test_a_remote_target_needs_allow_remote() -> None:
     check_target(LoadConfig(url="http://192.0.2.10:6080", allow_remote=True))
 
 
+@pytest.mark.slow
 def test_the_command_line_prints_json_and_exits_0_on_a_clean_run() -> None:
     with running_service() as (port, _):
         done = run_cli(
@@ -179,6 +186,7 @@ def test_the_command_line_prints_json_and_exits_0_on_a_clean_run() -> None:
     assert summary["renewals"] > 0 and summary["late_renewals"] == 0 and summary["errors"] == {}
 
 
+@pytest.mark.slow
 def test_the_command_line_refuses_a_remote_target_in_one_line() -> None:
     done = run_cli("loadtest", "--url", "http://192.0.2.10:6080")
     assert done.returncode == 2
@@ -213,6 +221,7 @@ def test_without_proc_stat_the_summary_says_nothing_about_steal() -> None:
     assert "steal" not in summary_table(summary)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/stat is Linux's")
 async def test_a_run_measures_the_cpu_steal_once_a_second(make_client: MakeClient) -> None:
     url = await _served(make_client)

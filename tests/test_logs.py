@@ -123,6 +123,7 @@ def test_request_ids_are_unique_and_look_like_uuid_hex() -> None:
     assert all(re.fullmatch(r"[0-9a-f]{32}", value) for value in drawn)
 
 
+@pytest.mark.slow
 def test_two_processes_never_share_request_id_prefixes() -> None:
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -156,11 +157,12 @@ def test_another_librarys_log_line_is_written_as_json_with_secrets_redacted(
     assert "[redacted]" in text
 
 
+@pytest.mark.slow
 def test_a_malformed_header_is_answered_and_logged_without_its_value(tmp_path: Any) -> None:
     import json
     import socket
 
-    from tests.conftest import running_service
+    from tests.helpers import running_service
 
     log_path = tmp_path / "service.log"
     with running_service(log_path=log_path, LOG_FORMAT="json") as (port, _):

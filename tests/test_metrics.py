@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, Histogram
 
 from service.metrics import FLUSH_SECONDS, LATENCY, PendingSamples
-from tests.conftest import Client
+from tests.helpers import Client
 
 LATENCIES = [0.0001, 0.0005, 0.0007, 0.001, 0.003, 0.02, 0.4, 3.0, 12.0, 0.0025]
 
@@ -77,6 +78,7 @@ async def test_a_scrape_includes_the_requests_just_answered(client: Client) -> N
     assert float(line.split()[-1]) == before + 3
 
 
+@pytest.mark.slow
 async def test_samples_are_flushed_within_a_second_without_a_scrape(client: Client) -> None:
     before = _sample("rtc_requests_total", method="GET", route="/readyz", status="200")
     await client.get("/readyz")

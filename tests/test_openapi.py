@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from service.openapi import DOCUMENT
 from service.store.settings import EventSettings
-from tests.conftest import Client, MakeClient, make_settings, running_service
+from tests.helpers import Client, MakeClient, make_settings, running_service
 
 VERBS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 CHECKS = ("not_a_server_error", "response_schema_conformance", "content_type_conformance")
@@ -66,6 +66,7 @@ async def test_the_document_is_served(client: Client) -> None:
     assert (await response.json())["openapi"] == "3.1.0"
 
 
+@pytest.mark.slow
 def test_fuzzing_finds_no_server_error_and_no_answer_outside_the_contract(tmp_path: Path) -> None:
     schemathesis = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     if schemathesis is None:

@@ -13,7 +13,7 @@ from service.proxy import (
     parse_networks,
     x_forwarded_for_chain,
 )
-from tests.conftest import MakeClient, make_settings
+from tests.helpers import MakeClient, make_settings
 
 TRUSTED = parse_networks(["10.0.0.0/8", "127.0.0.1"])
 

@@ -23,7 +23,7 @@ from aiohttp import web
 from service import server, workarounds
 from service.metrics import FLUSH_SECONDS
 from service.workers import BALANCED_LISTENERS, ServiceWorker
-from tests.conftest import run_cli, running_service
+from tests.helpers import run_cli, running_service
 
 BODY = json.dumps({"uid": 7, "channelName": "burst", "role": 1}).encode()
 
@@ -82,11 +82,13 @@ def _drain_a_burst(port: int, process: Any, signal_target: int, burst: int) -> N
     assert process.wait(timeout=30) == 0
 
 
+@pytest.mark.slow
 def test_sigterm_in_a_burst_answers_every_accepted_request_then_exits_0() -> None:
     with running_service() as (port, process):
         _drain_a_burst(port, process, process.pid, burst=40)
 
 
+@pytest.mark.slow
 def test_two_workers_both_serve() -> None:
     with running_service("--workers", "2") as (port, _):
         workers = {json.loads(_get(port, "/healthz")[1])["worker"] for _ in range(200)}
@@ -110,6 +112,7 @@ def _listening_sockets(port: int) -> int:
     return sum(1 for row in rows if row[1] == local and row[3] == "0A")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not BALANCED_LISTENERS, reason="SO_REUSEPORT balancing is Linux-only")
 def test_each_worker_listens_on_a_socket_of_its_own_and_none_resets_a_connection() -> None:
     # One shared socket lets the first worker to wake take a whole burst of connections; a
@@ -126,6 +129,7 @@ def test_each_worker_listens_on_a_socket_of_its_own_and_none_resets_a_connection
         assert workers == seen
 
 
+@pytest.mark.slow
 def test_a_dead_worker_does_not_take_the_service_down() -> None:
     with running_service("--workers", "2") as (port, _):
         victim = json.loads(_get(port, "/healthz")[1])["worker"]
@@ -140,6 +144,7 @@ def test_a_dead_worker_does_not_take_the_service_down() -> None:
         assert len(workers - {victim}) == 2
 
 
+@pytest.mark.slow
 def test_metrics_count_every_workers_requests_within_a_flush() -> None:
     with running_service("--workers", "2") as (port, _):
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -166,11 +171,13 @@ def test_metrics_count_every_workers_requests_within_a_flush() -> None:
     assert "_tally" not in text
 
 
+@pytest.mark.slow
 def test_sigterm_to_gunicorn_drains_every_worker_then_exits_0() -> None:
     with running_service("--workers", "2") as (port, process):
         _drain_a_burst(port, process, process.pid, burst=20)
 
 
+@pytest.mark.slow
 def test_readyz_turns_503_while_draining() -> None:
     with running_service() as (port, process):
         sock = _half_sent(port)  # keeps the service draining
@@ -341,6 +348,7 @@ def test_the_service_listens_on_every_address_of_its_host_name() -> None:
             sock.close()
 
 
+@pytest.mark.slow
 def test_bad_worker_count_is_one_line() -> None:
     done = run_cli("serve", "--workers", "0")
     assert done.returncode == 2
@@ -392,6 +400,7 @@ def _burst_with_sigterm(port: int, signal_target: int, connections: int) -> dict
     return outcomes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_sigterm_in_a_burst_of_new_connections_resets_none(workers: str) -> None:
     # No rate limit: every connection that is accepted is answered with a token.

@@ -17,7 +17,7 @@ from service.livekit.issue import issue_participant_token
 from service.videosdk.admission import VideoSdkGrant
 from service.videosdk.issue import issue_token
 from service.videosdk.tokens import TokenGrant
-from tests.conftest import agora_settings, livekit_settings, videosdk_settings
+from tests.helpers import agora_settings, livekit_settings, videosdk_settings
 
 SERVICE = Path(__file__).parents[2] / "service"
 RAW_BUILDERS = {

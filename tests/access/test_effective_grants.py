@@ -17,7 +17,7 @@ from service.access.callers import JwtRules
 from service.access.policy import parse_policy
 from service.access.settings import AccessSettings
 from tests.access.issuer import AUDIENCE, HS_SECRET, ISSUER, hs_token
-from tests.conftest import (
+from tests.helpers import (
     LIVEKIT_KEY,
     LIVEKIT_SECRET,
     VIDEOSDK_SECRET,

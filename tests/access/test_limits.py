@@ -16,7 +16,7 @@ from service.access.callers import JwtRules
 from service.access.ratelimit import Limit, MemoryBuckets, address_key
 from service.access.settings import DEFAULT_ADDRESS_LIMIT, AccessSettings
 from tests.access.issuer import AUDIENCE, HS_SECRET, ISSUER, hs_token
-from tests.conftest import Client, MakeClient, make_settings
+from tests.helpers import Client, MakeClient, make_settings
 
 TIGHT = Limit(rate=0.01, burst=3)
 RTC = {"channel": "demo", "role": "subscriber"}

@@ -20,7 +20,7 @@ from service.access.settings import AccessSettings
 from service.agora import accesstoken2
 from service.store.settings import EventSettings
 from tests.access.issuer import AUDIENCE, HS_SECRET, ISSUER, hs_token
-from tests.conftest import Client, MakeClient, make_settings, redis_server
+from tests.helpers import Client, MakeClient, make_settings, redis_server
 
 API_KEYS = ("mobile-app-key-0123456789", "rotated-app-key-0123456789")
 JWT_RULES = JwtRules(issuer=ISSUER, audience=AUDIENCE, secret=HS_SECRET)
@@ -383,6 +383,7 @@ async def test_a_renewal_every_10_seconds_is_never_limited_by_default(
     assert sum(1 for wait in flood if wait == 0) == DEFAULT_CALLER_LIMIT.burst
 
 
+@pytest.mark.slow
 async def test_replicas_sharing_redis_enforce_one_limit(make_client: MakeClient) -> None:
     with redis_server() as (url, _):
         settings = make_settings(

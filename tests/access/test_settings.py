@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from service.config import ConfigError, load_settings
-from tests.conftest import environ_without_settings, running_service
+from tests.helpers import environ_without_settings, running_service
 
 KEY = "mobile-app-key-0123456789"
 
@@ -107,6 +107,7 @@ def test_a_bad_access_setting_names_its_variable(environ: dict[str, str], variab
     assert KEY not in str(raised.value)
 
 
+@pytest.mark.slow
 def test_a_bad_policy_file_stops_start_up_with_one_line(tmp_path: Path) -> None:
     policy = tmp_path / "policy.toml"
     policy.write_text("[agora]\nroles = ['admin']\n")
@@ -124,6 +125,7 @@ def test_a_bad_policy_file_stops_start_up_with_one_line(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_no_authentication_outside_dev_is_a_loud_warning(tmp_path: Path) -> None:
     log = tmp_path / "service.log"
     # --dev is given by running_service; SERVER_HOST keeps it on loopback either way.
@@ -146,6 +148,7 @@ def test_no_authentication_outside_dev_is_a_loud_warning(tmp_path: Path) -> None
     assert any("SECURITY: AUTH_MODE=none" in line for line in first_lines), first_lines
 
 
+@pytest.mark.slow
 def test_a_live_service_logs_no_key_and_no_token(tmp_path: Path) -> None:
     log = tmp_path / "service.log"
     with running_service(log_path=log, AUTH_MODE="api-key", API_KEYS=KEY) as (port, _):

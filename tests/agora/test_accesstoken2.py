@@ -10,7 +10,7 @@ import pytest
 
 from service.agora import accesstoken2
 from service.agora.accesstoken2 import Service, ServiceType, TokenFormatError
-from tests.conftest import APP_ID, CERTIFICATE
+from tests.helpers import APP_ID, CERTIFICATE
 
 CLASSIC_ZLIB = (
     not zlib.ZLIB_RUNTIME_VERSION.startswith("2") and "ng" not in zlib.ZLIB_RUNTIME_VERSION

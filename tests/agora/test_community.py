@@ -10,7 +10,7 @@ import pytest
 from service.agora import accesstoken006, accesstoken2
 from service.agora.accesstoken2 import ServiceType
 from service.config import load_settings
-from tests.conftest import CERTIFICATE, Client, MakeClient, Oracle, agora_settings, make_settings
+from tests.helpers import CERTIFICATE, Client, MakeClient, Oracle, agora_settings, make_settings
 
 NO_CACHE = {
     "Cache-Control": "private, no-cache, no-store, must-revalidate",

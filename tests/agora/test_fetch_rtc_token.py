@@ -10,7 +10,7 @@ import pytest
 
 from service.agora import accesstoken006, accesstoken2
 from service.agora.settings import AgoraSettings
-from tests.conftest import (
+from tests.helpers import (
     CERTIFICATE,
     Client,
     MakeClient,

@@ -7,7 +7,7 @@ import pytest
 from service.agora.inspect import describe_token
 from service.agora.wire import TokenFormatError
 from tests.agora.test_accesstoken2 import VECTORS
-from tests.conftest import CERTIFICATE
+from tests.helpers import CERTIFICATE
 
 (SAMPLE,) = [v for v in VECTORS if v["id"] == "public-repo-sample/007/000-parse"]
 (WILDCARD_006,) = [v for v in VECTORS if v["id"] == "generated/v006_rtc_uid0_publisher"]

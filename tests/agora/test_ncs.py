@@ -12,7 +12,7 @@ import pytest
 
 from service.agora.ncs import verify_ncs
 from service.signatures import WebhookRejected
-from tests.conftest import NOW, Client, MakeClient, agora_settings, make_settings
+from tests.helpers import NOW, Client, MakeClient, agora_settings, make_settings
 
 # The body printed in Agora's docs with secret "secret". The docs' own signatures for it do
 # not reproduce; these do (computed with Python and Node, see shared notes §9).
@@ -51,7 +51,7 @@ def test_uppercase_hex_is_accepted() -> None:
     )
 
 
-# The ncs client's clock is conftest's NOW: a notice sent then.
+# The ncs client's clock is tests.helpers' NOW: a notice sent then.
 SENT_MS = NOW * 1000
 
 

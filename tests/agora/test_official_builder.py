@@ -17,7 +17,7 @@ import pytest
 
 from service.agora import tokens
 from service.agora.tokens import AgoraCredentials, Role
-from tests.conftest import APP_ID, CERTIFICATE, Oracle
+from tests.helpers import APP_ID, CERTIFICATE, Oracle
 
 CASES = 60  # per builder
 CHANNEL_ALPHABET = string.ascii_letters + string.digits + " !#$%&()+-:;<=.>?@[]^_{}|~,"

@@ -6,8 +6,12 @@ import json
 import subprocess
 from typing import Any
 
+import pytest
+
 from service.agora.settings import DEV_AGORA_APP_CERTIFICATE
-from tests.conftest import ORACLE_DIR, Oracle
+from tests.helpers import ORACLE_DIR, Oracle
+
+pytestmark = pytest.mark.slow
 
 
 def test_the_samples_web_and_android_clients_get_tokens_the_official_parser_accepts(

@@ -10,7 +10,7 @@ import pytest
 
 from service.agora import accesstoken006, accesstoken2
 from service.agora.accesstoken2 import ServiceType
-from tests.conftest import (
+from tests.helpers import (
     APP_ID,
     CERTIFICATE,
     NOW,

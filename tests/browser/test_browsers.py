@@ -18,7 +18,9 @@ import pytest
 from livekit.api import TokenVerifier
 
 from service.livekit.settings import DEV_LIVEKIT_API_KEY, DEV_LIVEKIT_API_SECRET
-from tests.conftest import ORACLE_DIR, _free_port, running_service
+from tests.helpers import ORACLE_DIR, free_port, running_service
+
+pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -51,7 +53,7 @@ def other_origin(files: dict[str, str | bytes]) -> Iterator[str]:
             (Path(folder) / name).write_bytes(data)
         handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=folder)
         handler.log_message = lambda *args: None  # type: ignore[attr-defined]
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", _free_port()), handler)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:

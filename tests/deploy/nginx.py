@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.conftest import _free_port
+from tests.helpers import free_port
 
 SNIPPET = Path(__file__).parents[2] / "deploy" / "nginx" / "rtc-token-service-proxy.conf"
 
@@ -54,7 +54,7 @@ def nginx_in_front_of(upstream_port: int, folder: Path) -> Iterator[int]:
     nginx = shutil.which("nginx")
     if nginx is None:
         pytest.skip("nginx is not installed: apt-get install nginx")
-    port = _free_port()
+    port = free_port()
     user = "user root;\n" if os.geteuid() == 0 else ""
     (folder / "nginx.conf").write_text(
         f"""{user}worker_processes 1;

@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from service.livekit.settings import DEV_LIVEKIT_API_KEY, DEV_LIVEKIT_API_SECRET
-from tests.conftest import running_service
 from tests.deploy.nginx import nginx_in_front_of
+from tests.helpers import running_service
 from tests.livekit.server import NODE_SDK_BODY, sign_webhook
+
+pytestmark = pytest.mark.slow
 
 CLIENT = "127.0.0.2"
 

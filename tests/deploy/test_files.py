@@ -23,6 +23,7 @@ def _tool(name: str) -> str:
     return found
 
 
+@pytest.mark.slow
 def test_the_dockerfile_passes_hadolint() -> None:
     done = subprocess.run(
         [_tool("hadolint"), str(DEPLOY / "Dockerfile")], capture_output=True, text=True
@@ -38,6 +39,7 @@ def test_the_dockerfile_runs_as_a_non_root_user_with_a_healthcheck_and_no_secret
         assert secret not in text, f"{secret} must come from the environment at run time"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "manifest", sorted((DEPLOY / "kubernetes").glob("*.yaml")), ids=lambda p: p.name
 )
@@ -78,6 +80,7 @@ def test_the_systemd_unit_drains_on_sigterm_and_restarts_on_failure() -> None:
     assert service["User"] != "root"
 
 
+@pytest.mark.slow
 def test_the_nginx_site_configuration_is_valid(tmp_path: Path) -> None:
     nginx = _tool("nginx")
     from tests.deploy.nginx import self_signed_certificate

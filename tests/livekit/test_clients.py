@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from livekit.api import TokenVerifier
 
 from service.livekit.settings import DEV_LIVEKIT_API_KEY, DEV_LIVEKIT_API_SECRET, DEV_LIVEKIT_URL
-from tests.conftest import run_node_client
+from tests.helpers import run_node_client
 from tests.livekit.server import participant_joined, post_webhook
+
+pytestmark = pytest.mark.slow
 
 
 def test_openvidus_client_gets_a_token_livekit_accepts(served: Any, node: str) -> None:

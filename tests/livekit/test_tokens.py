@@ -15,7 +15,7 @@ from service.livekit.tokens import (
     check_participant,
     participant_claims,
 )
-from tests.conftest import LIVEKIT_KEY, LIVEKIT_SECRET, NOW
+from tests.helpers import LIVEKIT_KEY, LIVEKIT_SECRET, NOW
 
 
 def _token(grant: ParticipantGrant, ttl: int = 600) -> str:

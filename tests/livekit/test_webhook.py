@@ -13,7 +13,7 @@ from livekit.api import AccessToken, TokenVerifier, VideoGrants, WebhookReceiver
 
 from service.livekit.webhook import summarize_event, verify_webhook
 from service.signatures import WebhookRejected
-from tests.conftest import LIVEKIT_KEY, LIVEKIT_OLD_KEY, LIVEKIT_OLD_SECRET, LIVEKIT_SECRET
+from tests.helpers import LIVEKIT_KEY, LIVEKIT_OLD_KEY, LIVEKIT_OLD_SECRET, LIVEKIT_SECRET
 from tests.livekit.server import (
     NODE_SDK_BODY,
     NODE_SDK_KEY,

@@ -15,7 +15,8 @@ from service.store.redis import RedisEventStore
 from service.store.sqlite import SqliteEventStore
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+# The Redis store needs a real redis-server: a slow test.
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.slow)])
 async def store(request: Any, tmp_path: Path) -> AsyncIterator[EventStore]:
     opened: SqliteEventStore | RedisEventStore
     if request.param == "sqlite":

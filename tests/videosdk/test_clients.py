@@ -8,9 +8,12 @@ import json
 from typing import Any
 
 import jwt
+import pytest
 
-from tests.conftest import VIDEOSDK_KEY, VIDEOSDK_SECRET, running_service
+from tests.helpers import VIDEOSDK_KEY, VIDEOSDK_SECRET, running_service
 from tests.videosdk.fake_api import FakeVideoSdk
+
+pytestmark = pytest.mark.slow
 
 
 async def test_the_example_servers_client_gets_a_token_creates_and_validates_a_meeting(

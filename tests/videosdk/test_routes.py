@@ -11,7 +11,7 @@ import jwt
 import pytest
 
 from service.videosdk.settings import VideoSdkSettings
-from tests.conftest import (
+from tests.helpers import (
     NOW,
     VIDEOSDK_KEY,
     VIDEOSDK_SECRET,

@@ -8,7 +8,7 @@ import jwt
 import pytest
 
 from service.videosdk.tokens import TokenGrant, TokenRuleError, build_token, server_grant
-from tests.conftest import NOW, VIDEOSDK_KEY, VIDEOSDK_SECRET
+from tests.helpers import NOW, VIDEOSDK_KEY, VIDEOSDK_SECRET
 
 
 def _decoded(grant: TokenGrant, ttl: int = 600) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.conftest import (
+from tests.helpers import (
     VIDEOSDK_KEY,
     VIDEOSDK_SECRET,
     Client,
