@@ -4,8 +4,7 @@ Handlers build these TypedDicts and the OpenAPI document is generated from them
 (service/schema.py), so the contract and the code name the same fields.
 """
 
-from __future__ import annotations
-
+# Evaluated annotations: TypedDict reads Required[...] from them (not from strings).
 from typing import Any, Literal, TypedDict
 
 

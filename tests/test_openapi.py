@@ -54,6 +54,22 @@ def test_every_documented_route_exists() -> None:
     assert _documented() - _registered() == set()
 
 
+def test_every_operation_has_a_unique_operation_id_and_a_tag() -> None:
+    operations = [op for path in DOCUMENT["paths"].values() for op in path.values()]
+    ids = [op["operationId"] for op in operations]
+    assert len(ids) == len(set(ids))
+    tags = {tag["name"] for tag in DOCUMENT["tags"]}
+    assert all(len(op["tags"]) == 1 and op["tags"][0] in tags for op in operations)
+
+
+def test_the_document_describes_answers_with_the_handlers_typed_shapes() -> None:
+    answer = DOCUMENT["paths"]["/v1/agora/rtc-token"]["post"]["responses"]["200"]
+    schema = answer["content"]["application/json"]["schema"]
+    assert set(schema["required"]) >= {"token", "renew_at", "expires_at"}
+    body = DOCUMENT["paths"]["/v1/agora/rtc-token"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"]["required"] == ["channel", "role"]
+
+
 def test_the_document_is_valid_openapi_3_1() -> None:
     from openapi_spec_validator import validate
 

@@ -1,7 +1,6 @@
 """The JSON bodies and answers of LiveKit's routes."""
 
-from __future__ import annotations
-
+# Evaluated annotations: TypedDict reads Required[...] from them (not from strings).
 from typing import Any, TypedDict
 
 
