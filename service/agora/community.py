@@ -9,6 +9,7 @@ request without an Origin header is served.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -25,12 +26,20 @@ from service.agora.calls import (
 )
 from service.agora.issue import issue_chat_token, issue_rtm_token, mint_rtc_token
 from service.agora.settings import AgoraSettings
-from service.agora.shapes import CommunityError, CommunityTokenBody
+from service.agora.shapes import (
+    ChatAnswer,
+    CommunityError,
+    CommunityTokenBody,
+    PingAnswer,
+    RtcAnswer,
+    RteAnswer,
+    RtmAnswer,
+)
 from service.agora.tokens import Role
 from service.errors import ApiError
 from service.metrics import token_issued
 from service.responses import json_response
-from service.shapes import field_names
+from service.shapes import TokenAnswer, field_names
 from service.validation import Fields, read_json_object
 
 # What both servers send on every answer, so no proxy or browser caches a token.
@@ -54,7 +63,7 @@ def community_error(request: web.Request, error: ApiError) -> web.Response:
     return json_response(body, status=error.status, headers={**error.headers, **NO_CACHE})
 
 
-def _answer(body: dict[str, Any]) -> web.Response:
+def _answer(body: Mapping[str, Any]) -> web.Response:
     return json_response(body, headers=NO_CACHE)
 
 
@@ -133,7 +142,7 @@ def _rtm_stream_token(
 
 
 async def ping(request: web.Request) -> web.Response:
-    return _answer({"message": "pong"})
+    return _answer(PingAnswer(message="pong"))
 
 
 async def rtc(request: web.Request) -> web.Response:
@@ -142,14 +151,13 @@ async def rtc(request: web.Request) -> web.Response:
     ask = _rtc_request(
         match["channelName"], match["role"], match["tokenType"], match["rtcuid"], _expiry(request)
     )
-    return _answer({"rtcToken": _rtc_token(request, agora, ask)})
+    return _answer(RtcAnswer(rtcToken=_rtc_token(request, agora, ask)))
 
 
 async def rtm(request: web.Request) -> web.Response:
     agora = enabled_agora(request)
-    return _answer(
-        {"rtmToken": _rtm_token(request, agora, request.match_info["rtmuid"], _expiry(request))}
-    )
+    user = request.match_info["rtmuid"]
+    return _answer(RtmAnswer(rtmToken=_rtm_token(request, agora, user, _expiry(request))))
 
 
 async def rte(request: web.Request) -> web.Response:
@@ -161,22 +169,22 @@ async def rte(request: web.Request) -> web.Response:
     )
     rtm_user = match.get("rtmuid") or match["rtcuid"]
     return _answer(
-        {
-            "rtcToken": _rtc_token(request, agora, ask),
-            "rtmToken": _rtm_token(request, agora, rtm_user, expire),
-        }
+        RteAnswer(
+            rtcToken=_rtc_token(request, agora, ask),
+            rtmToken=_rtm_token(request, agora, rtm_user, expire),
+        )
     )
 
 
 async def chat_app(request: web.Request) -> web.Response:
     agora = enabled_agora(request)
-    return _answer({"chatToken": _chat_token(request, agora, None, _expiry(request))})
+    return _answer(ChatAnswer(chatToken=_chat_token(request, agora, None, _expiry(request))))
 
 
 async def chat_account(request: web.Request) -> web.Response:
     agora = enabled_agora(request)
     user = request.match_info["chatid"]
-    return _answer({"chatToken": _chat_token(request, agora, user, _expiry(request))})
+    return _answer(ChatAnswer(chatToken=_chat_token(request, agora, user, _expiry(request))))
 
 
 async def get_token(request: web.Request) -> web.Response:
@@ -203,4 +211,4 @@ async def get_token(request: web.Request) -> web.Response:
         token = _chat_token(request, agora, uid or None, expire)
     else:
         raise ApiError.invalid_field("tokenType", "must be rtc, rtm or chat")
-    return _answer({"token": token})
+    return _answer(TokenAnswer(token=token))
