@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -18,7 +17,7 @@ from service import metrics, openapi
 from service.access.callers import JwksCache, jwks_document, max_age_of
 from service.access.gate import Gate
 from service.access.ratelimit import Buckets, MemoryBuckets, RedisBuckets
-from service.agora.accesstoken2 import SALT_MAX, SALT_MIN
+from service.agora.salts import random_salt
 from service.config import Settings
 from service.context import (
     CLOCK,
@@ -46,32 +45,6 @@ from service.validation import BODY_LIMIT, BODY_TIMEOUT
 
 # Routes that answer CORS themselves, byte for byte as the sample their clients expect.
 SELF_CORS_PATHS = frozenset({"/fetch_rtc_token"})
-
-
-class RandomSalts:
-    """Salts from the official builders' range, drawn from the OS's CSPRNG 4 KiB at a
-    time rather than with a system call per token. Uniform: a 32-bit draw at or above the
-    largest multiple of the range is drawn again. A forked worker draws afresh."""
-
-    _SPAN = SALT_MAX - SALT_MIN + 1
-    _LIMIT = (1 << 32) - (1 << 32) % _SPAN
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self._draws: Iterator[int] = iter(())
-
-    def __call__(self) -> int:
-        for draw in self._draws:
-            if draw < self._LIMIT:
-                return SALT_MIN + draw % self._SPAN
-        self._draws = iter(memoryview(os.urandom(4096)).cast("I"))
-        return self()
-
-
-random_salt = RandomSalts()
-os.register_at_fork(after_in_child=random_salt.reset)
 
 
 def _add_cors(app: web.Application, settings: Settings) -> None:

@@ -140,7 +140,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _mint(args: argparse.Namespace) -> int:
     settings: Settings = load_settings(os.environ, dev=args.dev)
     agora = settings.agora
-    from service.app import random_salt  # imported late: it loads the whole application
+    from service.agora.salts import random_salt  # imported late: it loads the whole application
 
     stamp = {"issue_ts": int(time.time()), "salt": random_salt()}
     # The operator at the command line is not a caller: configuration alone governs.

@@ -11,8 +11,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from service.agora.accesstoken2 import SALT_MAX, SALT_MIN
+from service.agora.salts import RandomSalts, random_salt
 from service.agora.settings import AgoraSettings
-from service.app import RandomSalts, random_salt
 from tests.helpers import CERTIFICATE, Client, MakeClient, make_settings
 
 RTC = "/v1/agora/rtc-token"

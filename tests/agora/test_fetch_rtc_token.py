@@ -205,7 +205,7 @@ async def test_concurrent_requests_each_get_their_own_token(
     # Real clock and random salts, as in production; 400 requests in flight at once.
     import time
 
-    from service.app import random_salt
+    from service.agora.salts import random_salt
 
     client = await make_client(clock=time.time, salt=random_salt)
     requests = [

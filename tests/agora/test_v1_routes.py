@@ -405,7 +405,7 @@ async def test_the_official_parser_accepts_every_routes_tokens(
 async def test_concurrent_rtc_requests_each_get_their_own_token(make_client: MakeClient) -> None:
     import time
 
-    from service.app import random_salt
+    from service.agora.salts import random_salt
 
     client = await make_client(clock=time.time, salt=random_salt)
     roles = ("publisher", "subscriber")
