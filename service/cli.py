@@ -24,6 +24,7 @@ from service.agora.admission import (
 )
 from service.agora.inspect import describe_token
 from service.agora.issue import issue_chat_token, issue_rtc_token, issue_rtm_token
+from service.agora.salts import random_salt
 from service.agora.wire import TokenFormatError
 from service.config import ConfigError, Settings, load_settings
 from service.errors import ApiError
@@ -140,8 +141,6 @@ def _serve(args: argparse.Namespace) -> int:
 def _mint(args: argparse.Namespace) -> int:
     settings: Settings = load_settings(os.environ, dev=args.dev)
     agora = settings.agora
-    from service.agora.salts import random_salt  # imported late: it loads the whole application
-
     stamp = {"issue_ts": int(time.time()), "salt": random_salt()}
     # The operator at the command line is not a caller: configuration alone governs.
     operator, open_policy = ANONYMOUS, AgoraPolicy()
