@@ -39,3 +39,14 @@ def test_no_module_names_an_error_code_as_a_bare_string() -> None:
             ):
                 offenders.append(f"{path.name}:{node.lineno}")
     assert offenders == []
+
+
+def test_not_configured_and_policy_denied_are_each_said_by_one_helper() -> None:
+    """503 platform_disabled only through ApiError.not_configured, 403 forbidden only
+    through PolicyDenied: both are written in service/errors.py alone."""
+    for path in SERVICE.rglob("*.py"):
+        if path == SERVICE / "errors.py":
+            continue
+        text = path.read_text()
+        assert "ErrorCode.PLATFORM_DISABLED" not in text, path
+        assert "ErrorCode.FORBIDDEN" not in text, path

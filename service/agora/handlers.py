@@ -178,14 +178,10 @@ async def fetch_rtc_token(request: web.Request) -> web.Response:
 
 
 async def verify_ncs_body(request: web.Request, body: bytes) -> bytes:
-    """The "agora" signed-body scheme: NCS's HMAC of the raw body."""
+    """NCS's HMAC of the raw body (the route's signed_body check)."""
     secret = request.app[SETTINGS].agora.ncs_secret
     if secret is None:
-        raise ApiError(
-            503,
-            ErrorCode.PLATFORM_DISABLED,
-            "Agora NCS webhooks are not configured: set AGORA_NCS_SECRET",
-        )
+        raise ApiError.not_configured("Agora's NCS webhook receiver", "set AGORA_NCS_SECRET")
     verify_ncs(
         body,
         signature_v2=request.headers.get("Agora-Signature-V2"),
