@@ -36,7 +36,7 @@ from service.videosdk.shapes import (
     VideoSdkTokenBody,
 )
 from service.videosdk.tokens import TokenGrant
-from service.videosdk.webhook import verify_videosdk
+from service.videosdk.webhook import decode_signature, verify_videosdk
 from service.videosdk.webhook_key import VIDEOSDK_WEBHOOK_KEY
 
 
@@ -180,14 +180,17 @@ async def validate_meeting(request: web.Request) -> web.Response:
 
 
 async def verify_videosdk_body(request: web.Request, body: bytes) -> bytes:
-    """RSA-SHA256 over the raw body (the route's signed_body check)."""
+    """RSA-SHA256 over the raw body (the route's signed_body check). A request with no
+    usable signature is refused before VideoSDK is asked for its key."""
+    signature = request.headers.get("videosdk-signature")
+    decode_signature(signature)
 
     async def fetch_pem() -> str:
         _enabled_videosdk(request)
         return await request.app[VIDEOSDK_API].webhook_public_key(_rest_token(request))
 
     key = await request.app[VIDEOSDK_WEBHOOK_KEY].get(fetch_pem)
-    verify_videosdk(body, request.headers.get("videosdk-signature"), key)
+    verify_videosdk(body, signature, key)
     return body
 
 

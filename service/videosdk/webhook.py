@@ -21,13 +21,19 @@ def load_public_key(pem: str) -> rsa.RSAPublicKey:
     return key
 
 
-def verify_videosdk(body: bytes, signature: str | None, public_key: rsa.RSAPublicKey) -> None:
+def decode_signature(signature: str | None) -> bytes:
+    """The signature's bytes; a request without one (or not base64) is refused here,
+    before anything fetches VideoSDK's key for it."""
     if not signature or not signature.strip():
         raise WebhookRejected(400, "videosdk-signature header is required")
     try:
-        raw = base64.b64decode(signature.strip(), validate=True)
+        return base64.b64decode(signature.strip(), validate=True)
     except (binascii.Error, ValueError):
         raise WebhookRejected(401, "videosdk-signature is not base64") from None
+
+
+def verify_videosdk(body: bytes, signature: str | None, public_key: rsa.RSAPublicKey) -> None:
+    raw = decode_signature(signature)
     try:
         public_key.verify(raw, body, padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature:

@@ -106,6 +106,19 @@ async def test_the_public_key_is_fetched_once_from_videosdk_when_not_configured(
     assert [r.path for r in fake.requests] == ["/v2/public/rsa-public-key"]
 
 
+@pytest.mark.parametrize("signature", [None, "", "not base64!"])
+async def test_an_unusable_signature_is_refused_without_asking_videosdk_for_its_key(
+    make_client: MakeClient, aiohttp_server: Any, signature: str | None
+) -> None:
+    fake = FakeVideoSdk(VIDEOSDK_KEY, VIDEOSDK_SECRET, public_key_pem=PEM)
+    server = await aiohttp_server(fake.app(), host="127.0.0.1")
+    endpoint = str(server.make_url("")).rstrip("/")
+    client = await make_client(make_settings(videosdk=videosdk_settings(endpoint=endpoint)))
+    status = (await _send(client, _event(), signature))[0]
+    assert status in (400, 401)
+    assert fake.requests == []
+
+
 async def test_when_the_key_cannot_be_fetched_the_event_is_refused_with_a_5xx(
     client: Client,
 ) -> None:
@@ -128,7 +141,9 @@ async def test_while_the_key_endpoint_fails_webhooks_do_not_hammer_it(
         make_settings(videosdk=videosdk_settings(endpoint=endpoint)), clock=time.time
     )
     forged = [_event(f"p{n}") for n in range(20)]
-    statuses = await asyncio.gather(*(_send(client, body, "forged") for body in forged))
+    # Well-formed signatures, so each needs the key to be judged.
+    signature = base64.b64encode(b"forged" * 40).decode()
+    statuses = await asyncio.gather(*(_send(client, body, signature) for body in forged))
     assert {status for status, _ in statuses} == {502}
     # One fetch (with its one retry) for the whole burst, not two calls per webhook.
     assert len(fake.requests) <= 2
