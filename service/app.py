@@ -18,8 +18,10 @@ from service.access.callers import JwksCache, jwks_document, max_age_of
 from service.access.gate import Gate
 from service.access.ratelimit import Buckets, MemoryBuckets, RedisBuckets
 from service.agora.salts import random_salt
+from service.apps import AppRegistry
 from service.config import Settings
 from service.context import (
+    APPS,
     CLOCK,
     EVENT_STORE,
     FORWARDER,
@@ -38,6 +40,7 @@ from service.middlewares import REQUEST_ID_HEADER, request_middleware
 from service.pages import OPENAPI_DOCUMENT, STATIC
 from service.platforms import PLATFORMS
 from service.routes import ALL_ROUTES
+from service.routing import APP_PREFIX
 from service.store.base import EventStore
 from service.store.redis import RedisEventStore
 from service.store.sqlite import SqliteEventStore
@@ -68,7 +71,8 @@ def _add_cors(app: web.Application, settings: Settings) -> None:
     app.on_response_prepare[-1] = cors_if_origin
     for route in list(app.router.routes()):
         info = route.resource.get_info() if route.resource is not None else {}
-        if info.get("path") not in SELF_CORS_PATHS:
+        path = str(info.get("path") or info.get("formatter") or "")
+        if path.removeprefix(APP_PREFIX) not in SELF_CORS_PATHS:
             cors.add(route)
 
 
@@ -139,7 +143,7 @@ async def _gate(app: web.Application) -> AsyncIterator[None]:
                     ) from exc
 
             jwks = JwksCache(fetch_jwks)
-        app[GATE] = Gate(settings.access, buckets, jwks)
+        app[GATE] = Gate(settings.access, buckets, jwks, app[APPS])
         try:
             yield
         finally:
@@ -167,6 +171,7 @@ def create_app(
         client_max_size=max(settings.max_body_bytes, settings.events.webhook_max_body_bytes),
     )
     app[SETTINGS] = settings
+    app[APPS] = AppRegistry(settings.apps(), settings.apps_reader)
     app[CLOCK] = clock
     app[SALT] = salt
     app[TOKEN_IDS] = token_ids

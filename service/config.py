@@ -7,11 +7,12 @@ disabled rather than refused, so one service can serve only the platforms it has
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from service.access.settings import AccessSettings, load_access_settings
 from service.agora.settings import AgoraSettings, load_agora_settings
+from service.apps import CREDENTIAL_VARIABLES, Apps, app_from_environment, load_apps
 from service.env import ConfigError, Env
 from service.livekit.settings import LiveKitSettings, load_livekit_settings
 from service.proxy import Network, parse_networks
@@ -49,6 +50,18 @@ class Settings:
     access: AccessSettings = field(default_factory=AccessSettings)
     # Variables --dev filled with development values, to tell the operator.
     made_up: tuple[str, ...] = ()
+    # The apps APPS_FILE defines, and how to read it again (SIGHUP); None without it.
+    file_apps: Apps | None = None
+    apps_reader: Callable[[], Apps] | None = field(default=None, compare=False, repr=False)
+
+    def apps(self) -> Apps:
+        """The apps served: APPS_FILE's, or the environment's one app, `default`."""
+        if self.file_apps is not None:
+            return self.file_apps
+        single = app_from_environment(
+            self.agora, self.livekit, self.videosdk, self.access, self.events
+        )
+        return Apps.of([single])
 
 
 _DEFAULTS = Settings()
@@ -87,10 +100,25 @@ def load_settings(
 ) -> Settings:
     """Read every setting from `environ`; flags given on the command line win."""
     env = Env(environ)
+    apps_file = env.text("APPS_FILE")
+    if apps_file is not None:
+        for name in sorted(CREDENTIAL_VARIABLES):
+            if env.text(name) is not None:
+                raise ConfigError(
+                    f"{name}: set while APPS_FILE is set; give each app its credentials in "
+                    "APPS_FILE"
+                )
     made_up: list[str] = []
     agora = load_agora_settings(env, dev, made_up)
     livekit = load_livekit_settings(env, dev, made_up)
     videosdk = load_videosdk_settings(env, dev, made_up)
+    events = load_event_settings(env)
+    access = load_access_settings(env, apps_file=apps_file is not None)
+    file_apps, reader = None, None
+    if apps_file is not None:
+        file_apps, reader = load_apps(environ, access)
+        if access.mode == "api-key" and not any(app.api_keys for app in file_apps):
+            raise ConfigError("APPS_FILE: AUTH_MODE=api-key, but no app lists api_keys")
     if port is None:
         port = env.integer("SERVER_PORT", DEFAULT_PORT, minimum=0, maximum=65535)
     elif not 0 <= port <= 65535:
@@ -129,7 +157,9 @@ def load_settings(
         agora=agora,
         livekit=livekit,
         videosdk=videosdk,
-        events=load_event_settings(env),
-        access=load_access_settings(env),
+        events=events,
+        access=access,
         made_up=tuple(made_up),
+        file_apps=file_apps,
+        apps_reader=reader,
     )

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from service.access.gate import Gate
+from service.apps import App, AppRegistry
 from service.config import Settings
 from service.forwarder import Forwarder
 from service.store.base import EventStore
@@ -107,3 +108,6 @@ HEAD_DEADLINES = web.AppKey("head_deadlines", HeadDeadlines)
 # Per request: its id (X-Request-ID), and the real client address behind trusted proxies.
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 CLIENT_ADDRESS: web.RequestKey[str | None] = web.RequestKey("client_address")
+# The apps this service serves (swapped whole on SIGHUP), and the app a request is for.
+APPS = web.AppKey("apps", AppRegistry)
+APP = web.RequestKey("app", App)

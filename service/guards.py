@@ -28,6 +28,7 @@ from service.logs import get_logger
 from service.metrics import WEBHOOK_REJECTIONS
 from service.responses import json_response
 from service.routing import Handler
+from service.selection import choose_app
 from service.signatures import WebhookRejected
 from service.validation import read_body
 
@@ -128,27 +129,29 @@ def no_store(handler: Handler) -> Handler:
 
 
 async def admit_caller(request: web.Request) -> Caller:
-    """Authenticate, then charge the right bucket. A failed authentication is charged to
-    its address's failure bucket, so a flood of bad credentials from a shared address never
-    costs a signed-in caller anything."""
+    """Authenticate, choose the request's app, then charge the right buckets (that app's
+    limits, counted per app). A failed authentication is charged to its address's failure
+    bucket, so a flood of bad credentials from a shared address never costs a signed-in
+    caller anything."""
     gate = request.app[GATE]
-    limits = gate.settings
     try:
-        caller = await gate.authenticate(request)
+        caller, selected = await gate.authenticate(request)
     except ApiError as refused:
         if refused.status == 401:
             address = address_key(request.get(CLIENT_ADDRESS))
-            await gate.limit(f"failed:{address}", limits.address_limit)
+            await gate.limit(f"failed:{address}", gate.settings.address_limit)
         raise
+    app = choose_app(request, selected)
+    scope = app.name
     if caller.kind == "jwt":
-        await gate.limit(f"caller:{caller.subject}", limits.caller_limit)
+        await gate.limit(f"{scope}:caller:{caller.subject}", app.caller_limit)
         return caller
     if caller.kind == "api-key":
-        await gate.limit(f"caller:{caller.subject}", limits.api_key_limit)
-    if limits.address_limit is not None:
+        await gate.limit(f"{scope}:caller:{caller.subject}", app.api_key_limit)
+    if app.address_limit is not None:
         address = address_key(request.get(CLIENT_ADDRESS))
         family = "key-address" if caller.kind == "api-key" else "address"
-        await gate.limit(f"{family}:{address}", limits.address_limit)
+        await gate.limit(f"{scope}:{family}:{address}", app.address_limit)
     return caller
 
 

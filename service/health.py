@@ -8,7 +8,7 @@ from typing import TypedDict
 from aiohttp import web
 
 from service import metrics
-from service.context import LIFECYCLE, SETTINGS
+from service.context import APPS, LIFECYCLE
 from service.guards import no_store
 from service.platforms import PLATFORMS
 from service.responses import json_response
@@ -32,10 +32,9 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     if not request.app[LIFECYCLE].ready:
         return json_response(ReadyAnswer(status="not ready"), status=503)
-    settings = request.app[SETTINGS]
+    apps = request.app[APPS].current
     platforms = {
-        platform.name: "enabled" if platform.enabled(settings) else "disabled"
-        for platform in PLATFORMS
+        platform.name: "enabled" if platform.enabled(apps) else "disabled" for platform in PLATFORMS
     }
     return json_response(ReadyAnswer(status="ready", platforms=platforms))
 

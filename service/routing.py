@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from service.config import Settings
+from service.apps import Apps
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 JSON = "application/json"
@@ -39,11 +39,18 @@ class Operation:
     media_type: str = JSON  # of the answer: "text/html" for pages, "text/plain" for metrics
 
 
-class Routes:
-    """A package's routes: `table` for the application, `operations` for the contract."""
+APP_PREFIX = "/apps/{app}"
 
-    def __init__(self, tag: str) -> None:
+
+class Routes:
+    """A package's routes: `table` for the application, `operations` for the contract.
+
+    `per_app`: every route is served a second time under APP_PREFIX, where the path names
+    the app the request is for (service/selection.py)."""
+
+    def __init__(self, tag: str, *, per_app: bool = False) -> None:
         self.tag = tag
+        self.per_app = per_app
         self.table = web.RouteTableDef()
         self.operations: list[Operation] = []
 
@@ -61,7 +68,10 @@ class Routes:
         it. `documented_method`: what a "*" route is documented as."""
 
         def register(handler: Handler) -> Handler:
-            for number, path in enumerate(paths):
+            served = [(path, operation_id) for path in paths]
+            if self.per_app:
+                served += [(APP_PREFIX + path, f"{operation_id}ForApp") for path in paths]
+            for number, (path, name) in enumerate(served):
                 if method == "GET":
                     self.table.get(path)(handler)  # and HEAD, as aiohttp's add_get
                 else:
@@ -71,7 +81,7 @@ class Routes:
                         method=documented_method or method,
                         path=path,
                         # operationIds are unique: a twin path gets a numbered one.
-                        operation_id=operation_id if number == 0 else f"{operation_id}{number}",
+                        operation_id=name if number in (0, len(paths)) else f"{name}{number}",
                         tag=self.tag,
                         summary=summary,
                         answer=answer,
@@ -92,10 +102,10 @@ class Routes:
 @dataclass(frozen=True)
 class Platform:
     """What a platform package brings to the application (service/platforms.py lists
-    them): its route tables, whether its settings enable it (for /readyz), and what it
-    sets up on the application (clients, keys), if anything."""
+    them): its route tables, whether any app's settings enable it (for /readyz), and
+    what it sets up on the application (clients, keys), if anything."""
 
     name: str
     routes: tuple[Routes, ...]
-    enabled: Callable[[Settings], bool]
+    enabled: Callable[[Apps], bool]
     setup: Callable[[web.Application], None] | None = None

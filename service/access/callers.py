@@ -72,6 +72,7 @@ class JwtRules:
     identity_claim: str = "sub"
     secret: str | None = field(default=None, repr=False)  # HS256
     jwks_url: str | None = None  # RS256 / ES256
+    app_claim: str | None = None  # the claim naming the caller's app, with several apps
 
 
 class JwksCache:

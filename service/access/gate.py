@@ -13,31 +13,41 @@ from service.access.callers import (
     Caller,
     JwksCache,
     Unauthenticated,
-    authenticate_api_key,
     authenticate_jwt,
+    key_fingerprint,
 )
 from service.access.ratelimit import Buckets, Limit, retry_after
 from service.access.settings import AccessSettings
-from service.errors import ApiError, ErrorCode
+from service.apps import App, AppRegistry
+from service.errors import ApiError, ErrorCode, PolicyDenied
 
 CALLER: web.RequestKey[Caller] = web.RequestKey("caller")
 
 
 class Gate:
-    def __init__(self, settings: AccessSettings, buckets: Buckets, jwks: JwksCache | None) -> None:
+    def __init__(
+        self,
+        settings: AccessSettings,
+        buckets: Buckets,
+        jwks: JwksCache | None,
+        apps: AppRegistry,
+    ) -> None:
         self.settings = settings
         self.buckets = buckets
         self._jwks = jwks
+        self._apps = apps
 
-    async def authenticate(self, request: web.Request) -> Caller:
+    async def authenticate(self, request: web.Request) -> tuple[Caller, App | None]:
+        """The caller, and the app its credential belongs to (None when it names none)."""
         settings = self.settings
         try:
             if settings.mode == "api-key":
-                return authenticate_api_key(request.headers.get("X-API-Key"), settings.api_keys)
+                return self._api_key(request.headers.get("X-API-Key"))
             if settings.mode == "jwt" and settings.jwt is not None:
-                return await authenticate_jwt(
+                caller = await authenticate_jwt(
                     request.headers.get("Authorization"), settings.jwt, self._jwks
                 )
+                return caller, self._claimed_app(caller, settings.jwt.app_claim)
         except Unauthenticated as refused:
             challenge = "Bearer" if settings.mode == "jwt" else 'ApiKey header="X-API-Key"'
             raise ApiError(
@@ -46,7 +56,25 @@ class Gate:
                 refused.message,
                 headers={"WWW-Authenticate": challenge},
             ) from None
-        return ANONYMOUS
+        return ANONYMOUS, None
+
+    def _api_key(self, presented: str | None) -> tuple[Caller, App]:
+        if not presented:
+            raise Unauthenticated("send your API key in the X-API-Key header")
+        found = self._apps.current.for_api_key(presented)
+        if found is None:
+            raise Unauthenticated("the API key is not valid")
+        app, key = found
+        return Caller(kind="api-key", subject=key_fingerprint(key)), app
+
+    def _claimed_app(self, caller: Caller, claim: str | None) -> App | None:
+        if claim is None:
+            return None
+        name = caller.claims.get(claim)
+        app = self._apps.current.get(name) if isinstance(name, str) else None
+        if app is None:
+            raise PolicyDenied("app", f"your login token's {claim!r} claim names no app here")
+        return app
 
     async def limit(self, key: str, limit: Limit | None) -> None:
         if limit is None:

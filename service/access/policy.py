@@ -371,6 +371,11 @@ def parse_policy(text: str) -> Policy:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"not valid TOML: {exc}") from None
+    return policy_from_tables(document)
+
+
+def policy_from_tables(document: Mapping[str, Any]) -> Policy:
+    """A policy from its parsed TOML tables (a POLICY_FILE, or an app's [policy])."""
     unknown = sorted(set(document) - set(_KEYS))
     if unknown:
         raise PolicyError(f"[{unknown[0]}]: unknown section (expected agora, livekit, videosdk)")

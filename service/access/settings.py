@@ -67,6 +67,7 @@ def _jwt_rules(env: Env) -> JwtRules:
         issuer=issuer,
         audience=audience,
         identity_claim=env.text("AUTH_JWT_IDENTITY_CLAIM") or "sub",
+        app_claim=env.text("AUTH_JWT_APP_CLAIM"),
         secret=secret,
         jwks_url=jwks_url,
     )
@@ -83,12 +84,13 @@ def _policy(env: Env) -> Policy:
         raise ConfigError(f"POLICY_FILE: {path}: {exc}") from None
 
 
-def load_access_settings(env: Env) -> AccessSettings:
+def load_access_settings(env: Env, *, apps_file: bool = False) -> AccessSettings:
+    """`apps_file`: the apps list their own API keys, so API_KEYS may be empty."""
     mode = env.choice("AUTH_MODE", AccessSettings.mode, ("none", "api-key", "jwt"))
     api_keys: tuple[str, ...] = ()
     if mode == "api-key":
         api_keys = tuple(k.strip() for k in (env.text("API_KEYS") or "").split(",") if k.strip())
-        if not api_keys:
+        if not api_keys and not apps_file:
             raise ConfigError("API_KEYS: must list at least one key with AUTH_MODE=api-key")
         if any(len(key) < MIN_API_KEY_LENGTH for key in api_keys):
             raise ConfigError(

@@ -20,12 +20,13 @@ from service.agora.admission import (
 )
 from service.agora.issue import credentials_of
 from service.agora.settings import AgoraSettings
-from service.context import CLOCK, GATE, SALT, SETTINGS
+from service.context import CLOCK, SALT
+from service.selection import app_of
 
 
 def enabled_agora(request: web.Request) -> AgoraSettings:
     """Agora's settings, or a 503 naming the variables to set, before reading any body."""
-    agora = request.app[SETTINGS].agora
+    agora = app_of(request).agora
     credentials_of(agora)
     return agora
 
@@ -38,19 +39,19 @@ def rtc_admission(
     request: web.Request, agora: AgoraSettings, ask: RtcTokenRequest
 ) -> Admitted[RtcGrant]:
     """admit_rtc for this request's caller and policy."""
-    policy = request.app[GATE].settings.policy.agora
+    policy = app_of(request).policy.agora
     return admit_rtc(agora, caller_of(request), policy, ask)
 
 
 def rtm_admission(
     request: web.Request, agora: AgoraSettings, ask: RtmTokenRequest
 ) -> Admitted[RtmGrant]:
-    policy = request.app[GATE].settings.policy.agora
+    policy = app_of(request).policy.agora
     return admit_rtm(agora, caller_of(request), policy, ask)
 
 
 def chat_admission(
     request: web.Request, agora: AgoraSettings, ask: ChatTokenRequest
 ) -> Admitted[ChatGrant]:
-    policy = request.app[GATE].settings.policy.agora
+    policy = app_of(request).policy.agora
     return admit_chat(agora, caller_of(request), policy, ask)

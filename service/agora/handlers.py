@@ -28,6 +28,7 @@ from service.errors import ApiError, ErrorCode
 from service.events import check_fresh, epoch_seconds, take_event
 from service.metrics import token_issued
 from service.responses import json_response
+from service.selection import choose_app
 from service.shapes import field_names
 from service.store.base import safe_name
 from service.validation import Fields, json_type, object_field, parse_json, read_json_object
@@ -179,7 +180,8 @@ async def fetch_rtc_token(request: web.Request) -> web.Response:
 
 async def verify_ncs_body(request: web.Request, body: bytes) -> bytes:
     """NCS's HMAC of the raw body (the route's signed_body check)."""
-    secret = request.app[SETTINGS].agora.ncs_secret
+    # NCS does not say which app a notice is for: the path prefix does (or the default).
+    secret = choose_app(request, None).agora.ncs_secret
     if secret is None:
         raise ApiError.not_configured("Agora's NCS webhook receiver", "set AGORA_NCS_SECRET")
     verify_ncs(

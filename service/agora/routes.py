@@ -24,7 +24,7 @@ from service.guards import caller_required, error_shape, signed_body
 from service.routing import Handler, Platform, Routes
 from service.shapes import TokenAnswer, WebhookAnswer
 
-api = Routes("Agora")
+api = Routes("Agora", per_app=True)
 
 api.post(
     "/v1/agora/rtc-token",
@@ -72,7 +72,7 @@ api.post(
 
 # The community token servers (agora-token-service in Go, Agora-Node-TokenServer), with
 # and without the trailing slash, in their error shape.
-compatible = Routes("Agora community token servers")
+compatible = Routes("Agora community token servers", per_app=True)
 
 
 def _community(handler: Handler) -> Handler:
@@ -145,5 +145,5 @@ compatible.get(
 PLATFORM = Platform(
     name="agora",
     routes=(api, compatible),
-    enabled=lambda settings: settings.agora.enabled,
+    enabled=lambda apps: any(app.agora.enabled for app in apps),
 )

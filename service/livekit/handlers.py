@@ -13,7 +13,7 @@ from aiohttp import web
 
 from service.access.admission import Admitted
 from service.access.gate import caller_of
-from service.context import CLOCK, GATE, SETTINGS
+from service.context import APPS, CLOCK
 from service.errors import ApiError, ErrorCode
 from service.events import check_fresh, epoch_seconds, take_event
 from service.livekit.admission import LiveKitGrant, admit_participant
@@ -30,6 +30,7 @@ from service.livekit.webhook import VerifiedWebhook, summarize_event, verify_web
 from service.logs import get_logger
 from service.metrics import token_issued
 from service.responses import json_response
+from service.selection import app_of, choose_app
 from service.shapes import TokenAnswer, field_names
 from service.store.base import safe_name
 from service.validation import Fields, json_type, parse_json, read_json_object
@@ -39,7 +40,7 @@ log = get_logger("service.livekit")
 
 def _enabled_livekit(request: web.Request) -> LiveKitSettings:
     """LiveKit's settings, or a 503 naming the variables to set, before reading a body."""
-    livekit = request.app[SETTINGS].livekit
+    livekit = app_of(request).livekit
     signing_key_of(livekit)
     return livekit
 
@@ -56,7 +57,7 @@ def _admit(
     identity_field: str = "identity",
 ) -> Admitted[LiveKitGrant]:
     """admit_participant for this request's caller and policy."""
-    policy = request.app[GATE].settings.policy.livekit
+    policy = app_of(request).policy.livekit
     return admit_participant(
         livekit, caller_of(request), policy, grant, ttl=ttl, identity_field=identity_field
     )
@@ -205,11 +206,20 @@ async def connection_details(request: web.Request) -> web.Response:
 
 
 async def verify_livekit_body(request: web.Request, body: bytes) -> VerifiedWebhook:
-    """LiveKit server's webhook signature (the route's signed_body check)."""
-    livekit = _enabled_livekit(request)
-    return verify_webhook(
-        body, request.headers.get("Authorization"), livekit.keys, now=request.app[CLOCK]()
+    """LiveKit server's webhook signature (the route's signed_body check), with the keys
+    of every app: the signing key names the app (no key belongs to two apps), which a
+    path prefix may only confirm."""
+    apps = request.app[APPS].current
+    if not apps.livekit_secrets:
+        raise ApiError.not_configured(
+            "LiveKit",
+            "set LIVEKIT_API_KEY and LIVEKIT_API_SECRET (or LIVEKIT_KEYS / LIVEKIT_KEY_FILE)",
+        )
+    verified = verify_webhook(
+        body, request.headers.get("Authorization"), apps.livekit_secrets, now=request.app[CLOCK]()
     )
+    choose_app(request, apps.by_name[apps.by_livekit_key[verified.api_key]])
+    return verified
 
 
 def _ordering_key(event: dict[str, Any]) -> str:

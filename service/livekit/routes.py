@@ -17,7 +17,7 @@ from service.livekit.shapes import (
 from service.routing import Platform, Routes
 from service.shapes import TokenAnswer, WebhookAnswer
 
-api = Routes("LiveKit")
+api = Routes("LiveKit", per_app=True)
 
 api.post(
     "/v1/livekit/token",
@@ -56,5 +56,5 @@ api.post(
 PLATFORM = Platform(
     name="livekit",
     routes=(api,),
-    enabled=lambda settings: settings.livekit.enabled,
+    enabled=lambda apps: any(app.livekit.enabled for app in apps),
 )

@@ -152,5 +152,20 @@ class VideoSdkApi:
         return str(answer["publicKey"])
 
 
-# The application's one client, made by the VideoSDK platform's setup (routes.py).
-VIDEOSDK_API = web.AppKey("videosdk_api", VideoSdkApi)
+class VideoSdkClients:
+    """One pooled HTTP session for the application's lifetime, and a client per API
+    address and timeout (apps may use different ones)."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+        self._clients: dict[tuple[str, float], VideoSdkApi] = {}
+
+    def client(self, endpoint: str, timeout: float) -> VideoSdkApi:
+        api = self._clients.get((endpoint, timeout))
+        if api is None:
+            api = self._clients[endpoint, timeout] = VideoSdkApi(self.session, endpoint, timeout)
+        return api
+
+
+# Made by the VideoSDK platform's setup (routes.py).
+VIDEOSDK_API = web.AppKey("videosdk_api", VideoSdkClients)

@@ -11,11 +11,12 @@ from aiohttp import web
 
 from service.access.admission import Admitted
 from service.access.gate import caller_of
-from service.context import CLOCK, GATE, SETTINGS, TOKEN_IDS
+from service.context import CLOCK, TOKEN_IDS
 from service.errors import ApiError, ErrorCode
 from service.events import check_fresh, epoch_seconds, take_event
 from service.metrics import token_issued
 from service.responses import json_response
+from service.selection import app_of, choose_app
 from service.shapes import TokenAnswer, field_names
 from service.store.base import safe_name
 from service.validation import Fields, json_type, object_field, parse_json, read_json_object
@@ -26,7 +27,7 @@ from service.videosdk.admission import (
     admit_token,
     may_moderate,
 )
-from service.videosdk.api import VIDEOSDK_API
+from service.videosdk.api import VIDEOSDK_API, VideoSdkApi
 from service.videosdk.issue import credentials_of, issue_token
 from service.videosdk.settings import VideoSdkSettings
 from service.videosdk.shapes import (
@@ -37,18 +38,24 @@ from service.videosdk.shapes import (
 )
 from service.videosdk.tokens import TokenGrant
 from service.videosdk.webhook import decode_signature, verify_videosdk
-from service.videosdk.webhook_key import VIDEOSDK_WEBHOOK_KEY
+from service.videosdk.webhook_key import VIDEOSDK_WEBHOOK_KEYS
 
 
 def _enabled_videosdk(request: web.Request) -> VideoSdkSettings:
-    videosdk = request.app[SETTINGS].videosdk
+    videosdk = app_of(request).videosdk
     credentials_of(videosdk)
     return videosdk
 
 
+def _api(request: web.Request) -> VideoSdkApi:
+    """The REST client for this request's app's API address."""
+    videosdk = app_of(request).videosdk
+    return request.app[VIDEOSDK_API].client(videosdk.endpoint, videosdk.timeout)
+
+
 def _issue(request: web.Request, admitted: Admitted[VideoSdkGrant]) -> VideoSdkTokenAnswer:
     return issue_token(
-        request.app[SETTINGS].videosdk,
+        app_of(request).videosdk,
         admitted,
         issued_at=int(request.app[CLOCK]()),
         token_id=request.app[TOKEN_IDS](),
@@ -57,8 +64,8 @@ def _issue(request: web.Request, admitted: Admitted[VideoSdkGrant]) -> VideoSdkT
 
 def _admit(request: web.Request, grant: TokenGrant, ttl: int | None) -> Admitted[VideoSdkGrant]:
     """admit_token for this request's caller and policy."""
-    policy = request.app[GATE].settings.policy.videosdk
-    videosdk = request.app[SETTINGS].videosdk
+    policy = app_of(request).policy.videosdk
+    videosdk = app_of(request).videosdk
     return admit_token(videosdk, caller_of(request), policy, grant, ttl=ttl)
 
 
@@ -72,7 +79,7 @@ async def get_token(request: web.Request) -> web.Response:
         raise ApiError.invalid_field("participantId", "differs from peerId; give one")
     participant = participant if participant is not None else peer
     # The examples' tokens may join and moderate; here moderation only where it is allowed.
-    policy = request.app[GATE].settings.policy.videosdk
+    policy = app_of(request).policy.videosdk
     moderate = may_moderate(videosdk, policy)
     grant = TokenGrant(
         permissions=("allow_join", "allow_mod") if moderate else ("allow_join",),
@@ -124,7 +131,7 @@ def _rest_token(request: web.Request) -> str:
     client sends (as the examples' clients do) is not used: the participant tokens issued
     here carry the rtc role only, which VideoSDK refuses on its server API, and a call the
     service makes is one it has judged, with credentials it controls."""
-    videosdk = request.app[SETTINGS].videosdk
+    videosdk = app_of(request).videosdk
     return str(_issue(request, admit_server_call(videosdk))["token"])
 
 
@@ -146,12 +153,12 @@ async def create_meeting(request: web.Request) -> web.Response:
     fields.string("token", required=False)  # accepted from the examples' clients, not used
     call = admit_meeting(
         caller_of(request),
-        request.app[GATE].settings.policy.videosdk,
+        app_of(request).policy.videosdk,
         room_id=fields.string("customRoomId", required=False),
         field="customRoomId",
         body=body,
     )
-    room = await request.app[VIDEOSDK_API].create_room(call, _rest_token(request))
+    room = await _api(request).create_room(call, _rest_token(request))
     return json_response({**room, "meetingId": room["roomId"]})
 
 
@@ -162,11 +169,11 @@ async def validate_meeting(request: web.Request) -> web.Response:
     fields.string("token", required=False)  # accepted from the examples' clients, not used
     call = admit_meeting(
         caller_of(request),
-        request.app[GATE].settings.policy.videosdk,
+        app_of(request).policy.videosdk,
         room_id=meeting_id,
         field="meetingId",
     )
-    room = await request.app[VIDEOSDK_API].validate_room(call, _rest_token(request))
+    room = await _api(request).validate_room(call, _rest_token(request))
     if room.get("disabled") is True:
         raise ApiError(
             410,
@@ -184,12 +191,13 @@ async def verify_videosdk_body(request: web.Request, body: bytes) -> bytes:
     usable signature is refused before VideoSDK is asked for its key."""
     signature = request.headers.get("videosdk-signature")
     decode_signature(signature)
+    app = choose_app(request, None)
 
     async def fetch_pem() -> str:
         _enabled_videosdk(request)
-        return await request.app[VIDEOSDK_API].webhook_public_key(_rest_token(request))
+        return await _api(request).webhook_public_key(_rest_token(request))
 
-    key = await request.app[VIDEOSDK_WEBHOOK_KEY].get(fetch_pem)
+    key = await request.app[VIDEOSDK_WEBHOOK_KEYS].for_app(app.name, app.videosdk).get(fetch_pem)
     verify_videosdk(body, signature, key)
     return body
 

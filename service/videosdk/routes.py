@@ -10,12 +10,11 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from service.context import SETTINGS
 from service.guards import caller_required, signed_body
 from service.routing import Platform, Routes
 from service.shapes import TokenAnswer, WebhookAnswer
 from service.videosdk import handlers
-from service.videosdk.api import VIDEOSDK_API, VideoSdkApi
+from service.videosdk.api import VIDEOSDK_API, VideoSdkClients
 from service.videosdk.shapes import (
     CreateMeetingBody,
     MeetingAnswer,
@@ -23,9 +22,9 @@ from service.videosdk.shapes import (
     VideoSdkTokenAnswer,
     VideoSdkTokenBody,
 )
-from service.videosdk.webhook_key import VIDEOSDK_WEBHOOK_KEY, WebhookKey
+from service.videosdk.webhook_key import VIDEOSDK_WEBHOOK_KEYS, WebhookKeys
 
-api = Routes("VideoSDK")
+api = Routes("VideoSDK", per_app=True)
 
 api.get(
     "/get-token",
@@ -74,20 +73,19 @@ api.post(
 
 async def _client(app: web.Application) -> AsyncIterator[None]:
     """One pooled HTTP session to VideoSDK for the application's lifetime."""
-    videosdk = app[SETTINGS].videosdk
     async with aiohttp.ClientSession() as session:
-        app[VIDEOSDK_API] = VideoSdkApi(session, videosdk.endpoint, videosdk.timeout)
+        app[VIDEOSDK_API] = VideoSdkClients(session)
         yield
 
 
 def _setup(app: web.Application) -> None:
-    app[VIDEOSDK_WEBHOOK_KEY] = WebhookKey(app[SETTINGS].videosdk.webhook_public_key)
+    app[VIDEOSDK_WEBHOOK_KEYS] = WebhookKeys()
     app.cleanup_ctx.append(_client)
 
 
 PLATFORM = Platform(
     name="videosdk",
     routes=(api,),
-    enabled=lambda settings: settings.videosdk.enabled,
+    enabled=lambda apps: any(app.videosdk.enabled for app in apps),
     setup=_setup,
 )

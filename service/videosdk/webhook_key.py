@@ -11,6 +11,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from service.errors import ApiError, ErrorCode
+from service.videosdk.settings import VideoSdkSettings
 from service.videosdk.webhook import load_public_key
 
 KEY_RETRY_SECONDS = 10.0
@@ -57,4 +58,18 @@ class WebhookKey:
             ) from None
 
 
-VIDEOSDK_WEBHOOK_KEY = web.AppKey("videosdk_webhook_key", WebhookKey)
+class WebhookKeys:
+    """Each app's webhook key, kept until its VideoSDK settings change (a reload)."""
+
+    def __init__(self) -> None:
+        self._keys: dict[tuple[str, str | None, str | None, str], WebhookKey] = {}
+
+    def for_app(self, name: str, settings: VideoSdkSettings) -> WebhookKey:
+        ident = (name, settings.webhook_public_key, settings.api_key, settings.endpoint)
+        key = self._keys.get(ident)
+        if key is None:
+            key = self._keys[ident] = WebhookKey(settings.webhook_public_key)
+        return key
+
+
+VIDEOSDK_WEBHOOK_KEYS = web.AppKey("videosdk_webhook_keys", WebhookKeys)

@@ -409,6 +409,6 @@ async def test_the_http_session_is_shared_and_closed_on_shutdown(make_client: Ma
     await client.post("/create-meeting", json={})
     await client.post("/create-meeting", json={})
     assert client.app[VIDEOSDK_API] is api
-    session = api._session
+    session = api.session
     await client.close()
     assert session.closed

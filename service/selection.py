@@ -1,0 +1,59 @@
+"""Which app a request is for.
+
+A credential that belongs to an app decides: an API key (AUTH_MODE=api-key), or the
+login token's app claim (AUTH_JWT_APP_CLAIM). Otherwise the path prefix /apps/<name>/...
+names it, or, with no prefix, the app named `default` (or the only app). A prefix that
+names another app than the caller's credential is refused: no request gets a token signed
+with another app's credentials.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from service.apps import App
+from service.context import APP, APPS
+from service.errors import ApiError, ErrorCode, PolicyDenied
+
+
+def named_app(request: web.Request) -> str | None:
+    """The app the path prefix names, if any."""
+    return request.match_info.get("app")
+
+
+def requested_app(request: web.Request) -> App:
+    """The app the path names, or the default one."""
+    apps = request.app[APPS].current
+    name = named_app(request)
+    if name is not None:
+        app = apps.get(name)
+        if app is None:
+            raise ApiError(404, ErrorCode.NOT_FOUND, f"no app is named {name!r}")
+        return app
+    default = apps.default
+    if default is None:
+        raise ApiError(
+            404,
+            ErrorCode.NOT_FOUND,
+            "this service serves several apps: name yours with /apps/<name>/ before the path",
+        )
+    return default
+
+
+def choose_app(request: web.Request, selected: App | None) -> App:
+    """The request's app: the one its credential selected, which a path prefix may only
+    confirm, else the one the path names (or the default). Stored for the handler."""
+    if selected is None:
+        app = requested_app(request)
+    else:
+        named = named_app(request)
+        if named is not None and named != selected.name:
+            raise PolicyDenied("app", f"your credentials are for another app than {named!r}")
+        app = selected
+    request[APP] = app
+    return app
+
+
+def app_of(request: web.Request) -> App:
+    """The app chosen for this request (by its guard)."""
+    return request[APP]
