@@ -31,8 +31,11 @@ from service.access.settings import (
 from service.agora.settings import AgoraSettings, load_agora_settings
 from service.env import ConfigError, Env
 from service.livekit.settings import LiveKitSettings, load_livekit_settings
+from service.logs import get_logger
 from service.store.settings import MIN_FORWARD_SECRET_LENGTH, EventSettings
 from service.videosdk.settings import VideoSdkSettings, load_videosdk_settings
+
+log = get_logger("service.apps")
 
 DEFAULT_APP = "default"
 APP_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
@@ -135,13 +138,22 @@ class AppRegistry:
     def reloadable(self) -> bool:
         return self._reload is not None
 
-    def reload(self) -> Apps:
-        """Build the set again (re-reading APPS_FILE) and swap it in; on any error the
-        current set stays and the error is raised for the caller to log."""
+    def reload(self) -> bool:
+        """Build the set again (re-reading APPS_FILE) and swap it in whole. A file that
+        does not load keeps the current set, and the reason is logged. True if swapped."""
         if self._reload is None:
-            raise ConfigError("APPS_FILE: not set; there is nothing to reload")
-        self.current = self._reload()
-        return self.current
+            log.warning("SIGHUP: APPS_FILE is not set; there is nothing to reload")
+            return False
+        try:
+            apps = self._reload()
+        except ConfigError as error:
+            log.error("apps not reloaded; the current set stays", reason=str(error))
+            return False
+        added = sorted(set(apps.by_name) - set(self.current.by_name))
+        removed = sorted(set(self.current.by_name) - set(apps.by_name))
+        self.current = apps
+        log.info("apps reloaded", apps=len(apps), added=added, removed=removed)
+        return True
 
 
 # --- The environment's one app ------------------------------------------------------------

@@ -35,14 +35,18 @@ from prometheus_client import (
 
 from service.workarounds import Exposed, TalliedHistogram
 
-REQUESTS = Counter("rtc_requests_total", "HTTP requests answered.", ["method", "route", "status"])
+# `app` is an app's name (names come from the configuration, so the set is bounded) or
+# "-" for a request no app was chosen for.
+REQUESTS = Counter(
+    "rtc_requests_total", "HTTP requests answered.", ["method", "route", "status", "app"]
+)
 LATENCY = TalliedHistogram(
     "rtc_request_duration_seconds",
     "Time to answer an HTTP request.",
     ("route",),
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-TOKENS = Counter("rtc_tokens_issued_total", "Tokens issued.", ["platform", "kind"])
+TOKENS = Counter("rtc_tokens_issued_total", "Tokens issued.", ["platform", "kind", "app"])
 WEBHOOK_REJECTIONS = Counter(
     "rtc_webhook_rejections_total",
     "Webhooks refused before they were taken.",
@@ -73,15 +77,17 @@ class PendingSamples:
     """This process's request and token samples since the last flush."""
 
     def __init__(self) -> None:
-        self._requests: Tally[tuple[str, str, int]] = Tally()
-        self._tokens: Tally[tuple[str, str]] = Tally()
+        self._requests: Tally[tuple[str, str, int, str]] = Tally()
+        self._tokens: Tally[tuple[str, str, str]] = Tally()
         # Per route: how many requests fell in each of LATENCY's buckets, and their sum.
         self._in_bucket: dict[str, list[int]] = {}
         self._seconds: defaultdict[str, float] = defaultdict(float)
         self._bounds = LATENCY.bounds
 
-    def request_answered(self, method: str, route: str, status: int, seconds: float) -> None:
-        self._requests[method, route, status] += 1
+    def request_answered(
+        self, method: str, route: str, status: int, seconds: float, app: str = "-"
+    ) -> None:
+        self._requests[method, route, status, app] += 1
         in_bucket = self._in_bucket.get(route)
         if in_bucket is None:
             in_bucket = self._in_bucket[route] = [0] * len(self._bounds)
@@ -89,18 +95,18 @@ class PendingSamples:
         in_bucket[bisect.bisect_left(self._bounds, seconds)] += 1
         self._seconds[route] += seconds
 
-    def token_issued(self, platform: str, kind: str) -> None:
-        self._tokens[platform, kind] += 1
+    def token_issued(self, platform: str, kind: str, app: str) -> None:
+        self._tokens[platform, kind, app] += 1
 
     def flush(self) -> None:
         requests, self._requests = self._requests, Tally()
         tokens, self._tokens = self._tokens, Tally()
         buckets, self._in_bucket = self._in_bucket, {}
         seconds, self._seconds = self._seconds, defaultdict(float)
-        for (method, route, status), count in requests.items():
-            _child(REQUESTS, method, route, str(status)).inc(count)
-        for (platform, kind), count in tokens.items():
-            _child(TOKENS, platform, kind).inc(count)
+        for (method, route, status, app), count in requests.items():
+            _child(REQUESTS, method, route, str(status), app).inc(count)
+        for (platform, kind, app), count in tokens.items():
+            _child(TOKENS, platform, kind, app).inc(count)
         for route, in_bucket in buckets.items():
             LATENCY.add((route,), in_bucket, seconds[route])
 

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from service.context import CLIENT_ADDRESS, HEAD_DEADLINES, LIFECYCLE, REQUEST_ID, SETTINGS
+from service.context import APP, CLIENT_ADDRESS, HEAD_DEADLINES, LIFECYCLE, REQUEST_ID, SETTINGS
 from service.guards import default_error_response, error_for, route_name
 from service.logs import CURRENT_REQUEST_ID, get_logger, log_request
 from service.metrics import request_answered
@@ -145,6 +145,8 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
         return response
     finally:
         elapsed, route = time.perf_counter() - started, route_name(request)
+        chosen = request.get(APP)
+        app = chosen.name if chosen is not None else "-"
         log_request(
             request_id=request_id,
             method=request.method,
@@ -152,8 +154,9 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
             status=status,
             duration_ms=round(elapsed * 1000, 2),
             client=request[CLIENT_ADDRESS],
+            app=app,
         )
-        request_answered(request.method, route, status, elapsed)
+        request_answered(request.method, route, status, elapsed, app)
         CURRENT_REQUEST_ID.reset(current)
         deadlines.request_finished(request.transport)
         lifecycle.request_finished()

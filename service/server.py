@@ -24,7 +24,7 @@ from aiohttp import web
 
 from service.app import create_app
 from service.config import Settings
-from service.context import HEAD_DEADLINES, LIFECYCLE
+from service.context import APPS, HEAD_DEADLINES, LIFECYCLE
 from service.logs import configure_logging, flush_logs, get_logger
 from service.workarounds import AcceptingListener, QuietRequestHandler, keep_freed_memory
 
@@ -223,6 +223,10 @@ async def serve(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        # SIGHUP: APPS_FILE is read again and swapped in whole (service/apps.py).
+        registry = runner.app[APPS] if runner.app is not None else None
+        if registry is not None:
+            loop.add_signal_handler(signal.SIGHUP, registry.reload)
         await stop.wait()
     finally:
         await runner.cleanup()

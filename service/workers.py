@@ -24,6 +24,7 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from types import FrameType
 from typing import Any
 
@@ -31,6 +32,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.workers.base import Worker
 
 from service.app import create_app
+from service.apps import AppRegistry
 from service.config import Settings
 from service.server import LISTEN_BACKLOG, DrainingRunner, new_event_loop, prepare
 
@@ -179,6 +181,18 @@ class ServiceApplication(BaseApplication):  # type: ignore[misc]
             )
 
         return runner
+
+    def reload(self) -> None:
+        """SIGHUP to the master: gunicorn reloads its configuration, then starts new
+        workers and stops the old ones gracefully (each drains). The new workers are
+        built from APPS_FILE read again here; a file that does not load keeps the current
+        apps, and the reason is logged."""
+        super().reload()
+        settings = self.service_settings
+        registry = AppRegistry(settings.apps(), settings.apps_reader)
+        if registry.reload():
+            self.service_settings = replace(settings, file_apps=registry.current)
+        self.callable = None  # each new worker builds its application from these settings
 
     @staticmethod
     def mark_worker_dead(server: Any, worker: Any) -> None:

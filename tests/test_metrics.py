@@ -48,25 +48,30 @@ def test_a_flush_writes_the_buckets_and_sum_histogram_observe_would() -> None:
 def test_requests_and_tokens_are_counted_by_their_labels() -> None:
     pending = PendingSamples()
     for status in (200, 200, 404):
-        pending.request_answered("POST", "/test/counted", status, 0.001)
-    pending.token_issued("test-platform", "rtc")
-    pending.token_issued("test-platform", "rtc")
+        pending.request_answered("POST", "/test/counted", status, 0.001, "alpha")
+    pending.token_issued("test-platform", "rtc", "alpha")
+    pending.token_issued("test-platform", "rtc", "alpha")
+    pending.token_issued("test-platform", "rtc", "beta")
     pending.flush()
-    assert _sample("rtc_requests_total", method="POST", route="/test/counted", status="200") == 2
-    assert _sample("rtc_requests_total", method="POST", route="/test/counted", status="404") == 1
-    assert _sample("rtc_tokens_issued_total", platform="test-platform", kind="rtc") == 2
+    counted = {"method": "POST", "route": "/test/counted", "app": "alpha"}
+    assert _sample("rtc_requests_total", **counted, status="200") == 2
+    assert _sample("rtc_requests_total", **counted, status="404") == 1
+    assert (
+        _sample("rtc_tokens_issued_total", platform="test-platform", kind="rtc", app="alpha") == 2
+    )
+    assert _sample("rtc_tokens_issued_total", platform="test-platform", kind="rtc", app="beta") == 1
 
 
 def test_a_second_flush_adds_nothing_twice() -> None:
     pending = PendingSamples()
-    pending.token_issued("test-twice", "rtc")
+    pending.token_issued("test-twice", "rtc", "default")
     pending.flush()
     pending.flush()
-    assert _sample("rtc_tokens_issued_total", platform="test-twice", kind="rtc") == 1
+    assert _sample("rtc_tokens_issued_total", platform="test-twice", kind="rtc", app="default") == 1
 
 
 async def test_a_scrape_includes_the_requests_just_answered(client: Client) -> None:
-    before = _sample("rtc_requests_total", method="GET", route="/healthz", status="200")
+    before = _sample("rtc_requests_total", method="GET", route="/healthz", status="200", app="-")
     for _ in range(3):
         await client.get("/healthz")
     text = await (await client.get("/metrics")).text()
@@ -80,7 +85,10 @@ async def test_a_scrape_includes_the_requests_just_answered(client: Client) -> N
 
 @pytest.mark.slow
 async def test_samples_are_flushed_within_a_second_without_a_scrape(client: Client) -> None:
-    before = _sample("rtc_requests_total", method="GET", route="/readyz", status="200")
+    before = _sample("rtc_requests_total", method="GET", route="/readyz", status="200", app="-")
     await client.get("/readyz")
     await asyncio.sleep(FLUSH_SECONDS + 0.5)
-    assert _sample("rtc_requests_total", method="GET", route="/readyz", status="200") == before + 1
+    assert (
+        _sample("rtc_requests_total", method="GET", route="/readyz", status="200", app="-")
+        == before + 1
+    )

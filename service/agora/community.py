@@ -39,6 +39,7 @@ from service.agora.tokens import Role
 from service.errors import ApiError
 from service.metrics import token_issued
 from service.responses import json_response
+from service.selection import app_of
 from service.shapes import TokenAnswer, field_names
 from service.validation import Fields, read_json_object
 
@@ -104,14 +105,14 @@ def _rtc_request(
 def _rtc_token(request: web.Request, agora: AgoraSettings, ask: RtcTokenRequest) -> str:
     grant = rtc_admission(request, agora, ask)
     token = mint_rtc_token(agora, grant, **issue_time_and_salt(request))
-    token_issued("agora", "rtc")
+    token_issued("agora", "rtc", app_of(request).name)
     return token
 
 
 def _rtm_token(request: web.Request, agora: AgoraSettings, user: str, expire: int | None) -> str:
     grant = rtm_admission(request, agora, RtmTokenRequest(user_id=user, expire=expire))
     answer = issue_rtm_token(agora, grant, **issue_time_and_salt(request))
-    token_issued("agora", "rtm")
+    token_issued("agora", "rtm", app_of(request).name)
     return str(answer["token"])
 
 
@@ -121,7 +122,7 @@ def _chat_token(
     kind = "user" if user is not None else "app"
     grant = chat_admission(request, agora, ChatTokenRequest(kind=kind, user_id=user, expire=expire))
     answer = issue_chat_token(agora, grant, **issue_time_and_salt(request))
-    token_issued("agora", f"chat_{kind}")
+    token_issued("agora", f"chat_{kind}", app_of(request).name)
     return str(answer["token"])
 
 

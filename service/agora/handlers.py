@@ -28,7 +28,7 @@ from service.errors import ApiError, ErrorCode
 from service.events import check_fresh, epoch_seconds, take_event
 from service.metrics import token_issued
 from service.responses import json_response
-from service.selection import choose_app
+from service.selection import app_of, choose_app
 from service.shapes import field_names
 from service.store.base import safe_name
 from service.validation import Fields, json_type, object_field, parse_json, read_json_object
@@ -55,7 +55,7 @@ async def rtc_token(request: web.Request) -> web.Response:
     )
     grant = rtc_admission(request, agora, token_request)
     answer = issue_rtc_token(agora, grant, **issue_time_and_salt(request))
-    token_issued("agora", "rtc")
+    token_issued("agora", "rtc", app_of(request).name)
     return json_response(answer)
 
 
@@ -68,7 +68,7 @@ async def rtm_token(request: web.Request) -> web.Response:
     )
     grant = rtm_admission(request, agora, ask)
     answer = issue_rtm_token(agora, grant, **issue_time_and_salt(request))
-    token_issued("agora", "rtm")
+    token_issued("agora", "rtm", app_of(request).name)
     return json_response(answer)
 
 
@@ -82,7 +82,7 @@ async def chat_token(request: web.Request) -> web.Response:
     )
     grant = chat_admission(request, agora, ask)
     answer = issue_chat_token(agora, grant, **issue_time_and_salt(request))
-    token_issued("agora", f"chat_{ask.kind}")
+    token_issued("agora", f"chat_{ask.kind}", app_of(request).name)
     return json_response(answer)
 
 
@@ -171,7 +171,7 @@ async def fetch_rtc_token(request: web.Request) -> web.Response:
         request, agora, RtcTokenRequest(channel=channel, uid=uid, role=_SAMPLE_ROLES[role_number])
     )
     token = mint_rtc_token(agora, grant, **issue_time_and_salt(request))
-    token_issued("agora", "rtc")
+    token_issued("agora", "rtc", app_of(request).name)
     return json_response({"code": "200", "token": token}, headers=_sample_cors_headers(request))
 
 

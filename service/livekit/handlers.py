@@ -88,7 +88,7 @@ async def openvidu_token(request: web.Request) -> web.Response:
     )
     admitted = _admit(request, livekit, grant, None)
     issued = issue_participant_token(livekit, admitted, issued_at=_now(request))
-    token_issued("livekit", "openvidu")
+    token_issued("livekit", "openvidu", app_of(request).name)
     return json_response(TokenAnswer(token=issued["token"]))
 
 
@@ -130,7 +130,7 @@ async def livekit_token(request: web.Request) -> web.Response:
     )
     admitted = _admit(request, livekit, grant, fields.integer("ttl", required=False))
     issued = issue_participant_token(livekit, admitted, issued_at=_now(request))
-    token_issued("livekit", "participant")
+    token_issued("livekit", "participant", app_of(request).name)
     return json_response(issued)
 
 
@@ -192,7 +192,7 @@ async def connection_details(request: web.Request) -> web.Response:
     )
     admitted = _admit(request, livekit, grant, None, "participant_identity")
     issued = issue_participant_token(livekit, admitted, issued_at=_now(request))
-    token_issued("livekit", "connection_details")
+    token_issued("livekit", "connection_details", app_of(request).name)
     answer = ConnectionDetailsAnswer(
         server_url=livekit.url,
         participant_token=issued["token"],

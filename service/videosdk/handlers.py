@@ -87,7 +87,7 @@ async def get_token(request: web.Request) -> web.Response:
         participant_id=participant,
     )
     token = _issue(request, _admit(request, grant, None))["token"]
-    token_issued("videosdk", "participant")
+    token_issued("videosdk", "participant", app_of(request).name)
     return json_response(TokenAnswer(token=token))
 
 
@@ -115,7 +115,7 @@ async def videosdk_token(request: web.Request) -> web.Response:
         roles=_strings(fields, "roles"),
     )
     answer = _issue(request, _admit(request, grant, fields.integer("ttl", required=False)))
-    token_issued("videosdk", "participant")
+    token_issued("videosdk", "participant", app_of(request).name)
     return json_response(answer)
 
 
