@@ -26,6 +26,7 @@ from service.agora.inspect import describe_token
 from service.agora.issue import issue_chat_token, issue_rtc_token, issue_rtm_token
 from service.agora.salts import random_salt
 from service.agora.wire import TokenFormatError
+from service.apps import App
 from service.config import ConfigError, Settings, load_settings
 from service.errors import ApiError
 from service.store.base import StoreUnavailable
@@ -58,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     mint = commands.add_parser("agora-token", help="mint an Agora token from the command line")
     mint.add_argument("--dev", action="store_true", help="use development credentials if unset")
     mint.add_argument("--json", action="store_true", help="print the full answer as JSON")
+    mint.add_argument(
+        "--app-name", help="the app (of APPS_FILE) whose credentials sign it (default: default)"
+    )
     kinds = mint.add_subparsers(dest="kind", metavar="KIND", required=True)
     rtc = kinds.add_parser("rtc", help="an RTC token (optionally with RTM login)")
     rtc.add_argument("--channel", required=True)
@@ -94,12 +98,16 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--bearer", help="send Authorization: Bearer (AUTH_MODE=jwt)")
     load.add_argument("--json", action="store_true", help="print the summary as JSON")
     load.add_argument("--allow-remote", action="store_true", help="load a non-loopback host")
+    load.add_argument("--app", help="the app to load, as /apps/<name>/ before every path")
 
     inspect = commands.add_parser("inspect", help="decode a 006 or 007 token")
     inspect.add_argument("token")
     inspect.add_argument(
         "--certificate",
         help="check the signature with this app certificate (default: $AGORA_APP_CERTIFICATE)",
+    )
+    inspect.add_argument(
+        "--app-name", help="check the signature with this app's certificate (of APPS_FILE)"
     )
     inspect.add_argument("--channel", help="006 only: the channel the token was made for")
     inspect.add_argument("--uid", help="006 only: the uid or account ('' for uid 0)")
@@ -138,9 +146,19 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _app(settings: Settings, name: str | None) -> App:
+    """The app `name` (or the default one) among the configured apps."""
+    apps = settings.apps()
+    app = apps.default if name is None else apps.get(name)
+    if app is None:
+        known = ", ".join(sorted(apps.by_name))
+        raise ConfigError(f"--app-name: no such app {name!r} (apps: {known})")
+    return app
+
+
 def _mint(args: argparse.Namespace) -> int:
     settings: Settings = load_settings(os.environ, dev=args.dev)
-    agora = settings.agora
+    agora = _app(settings, args.app_name).agora
     stamp = {"issue_ts": int(time.time()), "salt": random_salt()}
     # The operator at the command line is not a caller: configuration alone governs.
     operator, open_policy = ANONYMOUS, AgoraPolicy()
@@ -169,6 +187,11 @@ def _mint(args: argparse.Namespace) -> int:
 
 def _inspect(args: argparse.Namespace) -> int:
     certificate = args.certificate or os.environ.get("AGORA_APP_CERTIFICATE") or None
+    if args.app_name is not None:
+        credentials = _app(load_settings(os.environ), args.app_name).agora.credentials
+        if credentials is None:
+            raise ConfigError(f"--app-name: app {args.app_name!r} has no Agora credentials")
+        certificate = credentials.certificate
     try:
         described = describe_token(
             args.token, certificate=certificate, channel=args.channel, uid=args.uid
@@ -200,6 +223,7 @@ def _loadtest(args: argparse.Namespace) -> int:
         connections=args.connections,
         headers=headers,
         allow_remote=args.allow_remote,
+        app=args.app,
     )
     return run_loadtest(config, as_json=args.json)
 

@@ -33,6 +33,7 @@ import orjson
 import uvloop
 
 from service.agora import accesstoken2
+from service.apps import APP_NAME
 
 RENEW_BEFORE_SECONDS = 30.0  # the SDKs warn this long before expiry
 MAX_DURATION = 3600.0
@@ -52,6 +53,7 @@ class LoadConfig:
     connections: int = 64
     headers: dict[str, str] = field(default_factory=dict)
     allow_remote: bool = False
+    app: str | None = None  # served under /apps/<app>/ (several apps in one service)
 
 
 def cpu_ticks(stat: str) -> tuple[int, int]:
@@ -133,6 +135,8 @@ def check_target(config: LoadConfig) -> None:
         raise LoadTestRefused(f"--duration must be within (0, {MAX_DURATION:.0f}] seconds")
     if config.clients < 1 or config.connections < 1 or config.compression <= 0:
         raise LoadTestRefused("--clients, --connections and --compression must be positive")
+    if config.app is not None and not APP_NAME.fullmatch(config.app):
+        raise LoadTestRefused("--app must be an app's name: a-z, 0-9, '_' and '-'")
     host = urlsplit(config.url).hostname or ""
     if config.allow_remote:
         return
@@ -174,7 +178,8 @@ def _call(config: LoadConfig, client: int) -> _Call:
     if body is not None:
         headers["Content-Type"] = "application/json"
     encoded = None if body is None else orjson.dumps(body)
-    return _Call(method, config.url.rstrip("/") + path, encoded, headers, room, user)
+    base = config.url.rstrip("/") + (f"/apps/{config.app}" if config.app else "")
+    return _Call(method, base + path, encoded, headers, room, user)
 
 
 def _check(mode: str, answer: Any, room: str, user: str, now: float) -> str | None:
