@@ -130,10 +130,34 @@ def _child(name: str, count: int) -> None:
         runner.run(_drive(name, count))
 
 
-def _instructions(name: str, count: int, scratch: str) -> int:
+def apps_file(count: int) -> str:
+    """An APPS_FILE of `count` apps, each with credentials of its own on every platform;
+    the first is `default`, so requests without an /apps/<name>/ prefix are its."""
+    tables = []
+    for n in range(count):
+        name = "default" if n == 0 else f"app{n}"
+        tables.append(
+            f'[apps.{name}]\napi_keys = ["bench-key-{n:05d}-0123456789"]\n'
+            f'[apps.{name}.agora]\napp_id = "{n + 1:032x}"\napp_certificate = "{n + 7:032x}"\n'
+            f'[apps.{name}.livekit]\napi_key = "APIbench{n}"\n'
+            f'api_secret = "bench-livekit-secret-{n:05d}-0123456789abcdef"\n'
+            f'[apps.{name}.videosdk]\napi_key = "bench-videosdk-{n}"\n'
+            f'secret_key = "bench-videosdk-secret-{n:05d}-0123456789abcdef"\n'
+        )
+    return "\n".join(tables)
+
+
+def _instructions(name: str, count: int, scratch: str, apps: int) -> int:
     metrics_dir = tempfile.mkdtemp(dir=scratch)
+    extra = {}
+    if apps > 1:
+        path = os.path.join(metrics_dir, "apps.toml")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(apps_file(apps))
+        extra["APPS_FILE"] = path
     environ = {
         **os.environ,
+        **extra,
         "EVENTS_DB_PATH": f"{metrics_dir}/events.sqlite3",
         "RATE_LIMIT_ADDRESS_RATE": "0",
         "LOG_FORMAT": "json",
@@ -169,6 +193,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("routes", nargs="*", help=f"any of {', '.join(REQUESTS)} (default: all)")
     parser.add_argument("--requests", type=int, default=1000, help="N (default 1000)")
+    parser.add_argument(
+        "--apps", type=int, default=1, help="serve this many apps from an APPS_FILE (default 1)"
+    )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -183,8 +210,8 @@ def main() -> int:
     print("| request | instructions per request |\n|---|---:|", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.routes or REQUESTS:
-            few = _instructions(name, args.requests, scratch)
-            many = _instructions(name, 3 * args.requests, scratch)
+            few = _instructions(name, args.requests, scratch, args.apps)
+            many = _instructions(name, 3 * args.requests, scratch, args.apps)
             per_request = (many - few) / (2 * args.requests)
             print(f"| {REQUESTS[name][0]} | {per_request:,.0f} |", flush=True)
     return 0
