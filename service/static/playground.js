@@ -75,9 +75,15 @@ function decodeJwt (token) {
   return JSON.parse(new TextDecoder().decode(base64Bytes(part + '='.repeat((4 - part.length % 4) % 4))))
 }
 
+// With several apps (APPS_FILE), the app is named by the /apps/<name>/ prefix.
+function prefixed (path) {
+  const app = $('app').value.trim()
+  return app ? `/apps/${encodeURIComponent(app)}${path}` : path
+}
+
 async function mint () {
   const [path, body] = request()
-  const response = await fetch(path, { method: 'POST', headers: headers(), body: JSON.stringify(body) })
+  const response = await fetch(prefixed(path), { method: 'POST', headers: headers(), body: JSON.stringify(body) })
   const answer = await response.json()
   $('answer').textContent = JSON.stringify(answer, null, 2)
   if (!response.ok) {
