@@ -398,13 +398,14 @@ def test_an_apps_file_is_read_at_start_up(tmp_path: Path) -> None:
     assert sorted(app.name for app in settings.apps()) == ["alpha", "beta"]
 
 
-def test_a_thousand_apps_load_in_well_under_two_seconds() -> None:
+def test_a_thousand_apps_load_each_with_its_own_credentials() -> None:
+    """How long they take is measured in bench/README.md (start-up with 1,000 apps)."""
     text = "".join(
         f'[apps.app{n}]\napi_keys = ["key-{n:04d}-0123456789abcdef"]\n'
         f'[apps.app{n}.agora]\napp_id = "{n:032x}"\napp_certificate = "{n + 1:032x}"\n'
         for n in range(1000)
     )
-    started = time.perf_counter()
     apps = parse_apps(text, {}, AccessSettings())
     assert len(apps) == 1000
-    assert time.perf_counter() - started < 2.0
+    found = apps.for_api_key("key-0999-0123456789abcdef")
+    assert found is not None and found[0].name == "app999"
