@@ -107,7 +107,7 @@ async def take_event(
     log.info("webhook event", **{**summary, **facts, "duplicate": not is_new})
     forwarder = request.app.get(FORWARDER)
     if is_new and forwarder is not None:
-        forwarder.wake()
+        forwarder.wake(app)
     # A JSON body on every 200: Agora NCS requires one.
     return json_response(WebhookAnswer(status="received" if is_new else "duplicate", id=event_id))
 
