@@ -35,7 +35,7 @@ from service.context import (
     Lifecycle,
 )
 from service.errors import ApiError, ErrorCode
-from service.forwarder import Forwarder
+from service.forwarder import Forwarder, Retries
 from service.middlewares import REQUEST_ID_HEADER, request_middleware
 from service.pages import OPENAPI_DOCUMENT, STATIC
 from service.platforms import PLATFORMS
@@ -77,7 +77,9 @@ def _add_cors(app: web.Application, settings: Settings) -> None:
 
 
 async def _event_store(app: web.Application) -> AsyncIterator[None]:
-    """The durable event store, and the forwarder to the app's URL if one is set."""
+    """The durable event store, and the forwarders to each app's URL (for the apps that
+    have one: the env-only app's is WEBHOOK_FORWARD_URL), following the app set as it is
+    reloaded."""
     settings = app[SETTINGS].events
     store: EventStore
     if settings.redis_url:
@@ -89,29 +91,26 @@ async def _event_store(app: web.Application) -> AsyncIterator[None]:
         await sqlite_store.open()
         store = sqlite_store
     app[EVENT_STORE] = store
+    registry = app[APPS]
     try:
-        if settings.forward_url is None or settings.forward_secret is None:
-            yield
-            return
-        async with aiohttp.ClientSession() as session:
-            forwarder = Forwarder(
-                store,
-                session,
-                url=settings.forward_url,
-                secret=settings.forward_secret,
+        forwarder = Forwarder(
+            store,
+            lambda: registry.current,
+            Retries(
                 max_attempts=settings.forward_max_attempts,
                 timeout=settings.forward_timeout,
                 backoff=settings.forward_backoff,
-                clock=app[CLOCK],
-            )
-            app[FORWARDER] = forwarder
-            task = asyncio.create_task(forwarder.run(), name="forwarder")
-            try:
-                yield
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            ),
+            clock=app[CLOCK],
+        )
+        app[FORWARDER] = forwarder
+        task = asyncio.create_task(forwarder.run(), name="forwarders")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     finally:
         await store.close()
 

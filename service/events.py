@@ -13,12 +13,14 @@ from typing import Any, TypedDict
 from aiohttp import web
 
 from service.access.admin import require_admin_token
+from service.apps import APP_NAME
 from service.context import CLOCK, EVENT_STORE, FORWARDER, SETTINGS
 from service.errors import ApiError, ErrorCode
 from service.guards import no_store
 from service.logs import get_logger
 from service.responses import json_response
 from service.routing import Routes
+from service.selection import app_of
 from service.shapes import WebhookAnswer
 from service.store.base import NewEvent, StoreUnavailable
 
@@ -77,8 +79,13 @@ async def take_event(
 ) -> web.Response:
     """The 200 receipt, once the event is stored: "received", or "duplicate" for a
     redelivery. Raises a 503 ApiError when the store cannot take it, so the platform
-    delivers it again later: never a 2xx for an event that is not stored."""
+    delivers it again later: never a 2xx for an event that is not stored.
+
+    The event is the request's app's (chosen before the handler ran): stored, deduplicated
+    and forwarded as that app's."""
+    app = app_of(request).name
     event = NewEvent(
+        app=app,
         provider=provider,
         event_id=event_id,
         ordering_key=ordering_key,
@@ -88,17 +95,19 @@ async def take_event(
     try:
         is_new = await request.app[EVENT_STORE].add(event)
     except StoreUnavailable as exc:
-        log.error("event not stored", provider=provider, event_id=event_id, reason=str(exc))
+        log.error(
+            "event not stored", app=app, provider=provider, event_id=event_id, reason=str(exc)
+        )
         raise ApiError(
             503,
             ErrorCode.STORE_UNAVAILABLE,
             "the event could not be stored; deliver it again later",
         ) from None
-    facts = {"provider": provider, "event_id": event_id, "key": ordering_key}
+    facts = {"app": app, "provider": provider, "event_id": event_id, "key": ordering_key}
     log.info("webhook event", **{**summary, **facts, "duplicate": not is_new})
     forwarder = request.app.get(FORWARDER)
     if is_new and forwarder is not None:
-        forwarder.wake()
+        forwarder.wake(app)
     # A JSON body on every 200: Agora NCS requires one.
     return json_response(WebhookAnswer(status="received" if is_new else "duplicate", id=event_id))
 
@@ -108,6 +117,7 @@ async def take_event(
 _CURSOR = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")
 PROVIDERS = ("livekit", "agora", "videosdk")
 STATES = ("pending", "delivered", "dead")
+QUERY = ("after", "provider", "state", "limit", "app")
 
 
 def _authorize(request: web.Request) -> None:
@@ -125,7 +135,7 @@ def _choice(request: web.Request, name: str, choices: tuple[str, ...]) -> Any:
 
 async def list_events(request: web.Request) -> web.Response:
     _authorize(request)
-    unknown = sorted(set(request.query) - {"after", "provider", "state", "limit"})
+    unknown = sorted(set(request.query) - set(QUERY))
     if unknown:
         raise ApiError.invalid_field(unknown[0], "unknown query parameter")
     after = request.query.get("after") or None
@@ -136,12 +146,18 @@ async def list_events(request: web.Request) -> web.Response:
     raw_limit = request.query.get("limit", "100")
     if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= 500:
         raise ApiError.invalid_field("limit", "must be a whole number from 1 to 500")
+    app = request.query.get("app")
+    if app is not None and APP_NAME.fullmatch(app) is None:
+        raise ApiError.invalid_field(
+            "app", "must be an app name: 1-63 of a-z, 0-9, '_' and '-', starting with a-z or 0-9"
+        )
     try:
         events = await request.app[EVENT_STORE].list_events(
             after=after,
             provider=_choice(request, "provider", PROVIDERS),
             state=_choice(request, "state", STATES),
             limit=int(raw_limit),
+            app=app,
         )
     except ValueError:
         raise ApiError.invalid_field("after", "is not a cursor this API gave out") from None
@@ -165,5 +181,5 @@ routes.get(
     operation_id="listEvents",
     summary="Stored webhook events, oldest first (admin token)",
     answer=EventsAnswer,
-    query=("after", "provider", "state", "limit"),
+    query=QUERY,
 )(no_store(list_events))

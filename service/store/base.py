@@ -2,9 +2,10 @@
 need, and nothing more, so a new backend is one new module.
 
 Guarantees every backend gives: `add` returns only once the event is durable (the
-webhook is answered 2xx after that, never before); one event id per provider is stored
-once, also when copies arrive at the same moment, in one process or several; cursors
-grow in arrival order.
+webhook is answered 2xx after that, never before); one event id per provider and app is
+stored once, also when copies arrive at the same moment, in one process or several (two
+apps never shadow each other's events: VideoSDK ids are body digests, and two apps may
+well receive the same body); cursors grow in arrival order.
 """
 
 from __future__ import annotations
@@ -17,6 +18,19 @@ from typing import Any, Literal, Protocol
 
 DeliveryState = Literal["pending", "delivered", "dead"]
 
+# The app of events stored before there were several apps, and of the environment's one
+# app: service.apps.DEFAULT_APP (a test keeps the two equal; the store imports no config).
+DEFAULT_APP = "default"
+# The forwarding lease of the default app keeps the name it had when there was one
+# forwarder, so an old and a new process never forward the same events at once during a
+# rolling upgrade.
+DEFAULT_LEASE = "forwarder"
+
+
+def lease_name(app: str) -> str:
+    """The forwarding lease of an app's forwarder: one active forwarder per app."""
+    return DEFAULT_LEASE if app == DEFAULT_APP else f"forwarder:{app}"
+
 
 class StoreUnavailable(Exception):
     """The store cannot take or give events right now; callers answer 503."""
@@ -24,6 +38,7 @@ class StoreUnavailable(Exception):
 
 @dataclass(frozen=True)
 class NewEvent:
+    app: str  # the app it was received for: its events API filter and forwarding target
     provider: str  # "livekit", "agora", "videosdk"
     event_id: str  # the platform's id for the event: duplicates share it
     ordering_key: str  # events with one key (a room, a channel) are forwarded in order
@@ -34,6 +49,7 @@ class NewEvent:
 @dataclass(frozen=True)
 class StoredEvent:
     cursor: str
+    app: str
     provider: str
     event_id: str
     ordering_key: str
@@ -47,6 +63,7 @@ class StoredEvent:
     def to_api(self) -> dict[str, Any]:
         return {
             "cursor": self.cursor,
+            "app": self.app,
             "provider": self.provider,
             "id": self.event_id,
             "key": self.ordering_key,
@@ -62,7 +79,7 @@ class StoredEvent:
 
 class EventStore(Protocol):
     async def add(self, event: NewEvent) -> bool:
-        """Store durably; False if this provider's event id is already stored."""
+        """Store durably; False if this app's event id of this provider is already stored."""
         ...
 
     async def list_events(
@@ -72,12 +89,14 @@ class EventStore(Protocol):
         provider: str | None,
         state: DeliveryState | None,
         limit: int,
+        app: str | None = None,
     ) -> list[StoredEvent]:
-        """Events in cursor order, after the given cursor."""
+        """Events in cursor order, after the given cursor; of one app if `app` is given."""
         ...
 
-    async def pending(self, limit: int) -> list[StoredEvent]:
-        """Undelivered, not dead events, oldest first."""
+    async def pending(self, limit: int, *, app: str = DEFAULT_APP) -> list[StoredEvent]:
+        """One app's undelivered, not dead events, oldest first: each app's forwarder scans
+        its own, so a long backlog of one app never hides another's events."""
         ...
 
     async def mark_delivered(self, cursor: str) -> None: ...
@@ -86,8 +105,11 @@ class EventStore(Protocol):
         self, cursor: str, *, error: str, next_attempt_at: float, dead: bool
     ) -> None: ...
 
-    async def acquire_forwarding_lease(self, owner: str, seconds: float) -> bool:
-        """One forwarder at a time across processes: True while `owner` holds the lease."""
+    async def acquire_forwarding_lease(
+        self, owner: str, seconds: float, *, name: str = DEFAULT_LEASE
+    ) -> bool:
+        """One forwarder per lease name (per app: `lease_name`) at a time across processes:
+        True while `owner` holds the lease `name`."""
         ...
 
     async def close(self) -> None: ...

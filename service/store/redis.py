@@ -4,6 +4,12 @@ An event is kept as one stream entry; its dedupe marker, the stream entry and it
 the pending set are written by one Lua script, so they exist together or not at all, and
 two replicas taking the same event at the same moment store it once. Durability is
 Redis's: run it with appendonly yes (appendfsync always for no loss on power failure).
+
+Apps: every entry carries its app (entries from before apps carry none: `default`); each
+app has its own pending set and its own dedupe markers, so one app's backlog never hides
+another's events and two apps never shadow each other's ids. The default app keeps the
+keys there were before apps (markers, pending set, lease), so an upgrade loses no marker
+and resumes every pending delivery.
 """
 
 from __future__ import annotations
@@ -15,7 +21,14 @@ from typing import Any
 import redis.asyncio as redis_asyncio
 from redis.exceptions import RedisError
 
-from service.store.base import DeliveryState, NewEvent, StoredEvent, StoreUnavailable
+from service.store.base import (
+    DEFAULT_APP,
+    DEFAULT_LEASE,
+    DeliveryState,
+    NewEvent,
+    StoredEvent,
+    StoreUnavailable,
+)
 
 PREFIX = "rts"
 STREAM = f"{PREFIX}:events"
@@ -23,6 +36,24 @@ PENDING = f"{PREFIX}:pending"
 SEQUENCE = f"{PREFIX}:sequence"
 LEASE = f"{PREFIX}:forwarder"
 SEEN_SECONDS = 30 * 86_400  # platforms redeliver within minutes; keep ids a month
+
+
+# An app name has no ':' (service.apps.APP_NAME), so no app's keys are another's.
+def _app_prefix(app: str) -> str:
+    return PREFIX if app == DEFAULT_APP else f"{PREFIX}:app:{app}"
+
+
+def _seen_key(event: NewEvent) -> str:
+    return f"{_app_prefix(event.app)}:seen:{event.provider}:{event.event_id}"
+
+
+def _pending_key(app: str) -> str:
+    return f"{_app_prefix(app)}:pending"
+
+
+def _lease_key(name: str) -> str:
+    return LEASE if name == DEFAULT_LEASE else f"{PREFIX}:lease:{name}"
+
 
 # KEYS: seen marker, stream, pending set, sequence. ARGV: ttl, then field/value pairs.
 _ADD = """
@@ -80,11 +111,12 @@ class RedisEventStore:
             stored = await client.eval(
                 _ADD,
                 4,
-                f"{PREFIX}:seen:{event.provider}:{event.event_id}",
+                _seen_key(event),
                 STREAM,
-                PENDING,
+                _pending_key(event.app),
                 SEQUENCE,
                 SEEN_SECONDS,
+                "app", event.app,
                 "provider", event.provider,
                 "event_id", event.event_id,
                 "key", event.ordering_key,
@@ -101,6 +133,7 @@ class RedisEventStore:
         values = {_text(k): v for k, v in fields.items()}
         return StoredEvent(
             cursor=entry_id,
+            app=_text(values.get("app", DEFAULT_APP)),
             provider=_text(values["provider"]),
             event_id=_text(values["event_id"]),
             ordering_key=_text(values["key"]),
@@ -119,6 +152,7 @@ class RedisEventStore:
         provider: str | None,
         state: DeliveryState | None,
         limit: int,
+        app: str | None = None,
     ) -> list[StoredEvent]:
         found: list[StoredEvent] = []
         start = f"({after}" if after else "-"
@@ -129,36 +163,46 @@ class RedisEventStore:
                     break
                 for entry_id, fields in entries:
                     event = await self._event(client, _text(entry_id), fields)
-                    if (provider is None or event.provider == provider) and (
-                        state is None or event.state == state
+                    if (
+                        (provider is None or event.provider == provider)
+                        and (state is None or event.state == state)
+                        and (app is None or event.app == app)
                     ):
                         found.append(event)
                 start = f"({_text(entries[-1][0])}"
         return found[:limit]
 
-    async def pending(self, limit: int) -> list[StoredEvent]:
+    async def pending(self, limit: int, *, app: str = DEFAULT_APP) -> list[StoredEvent]:
         events: list[StoredEvent] = []
         async with self._redis() as client:
             entry_id: Any
-            for entry_id in await client.zrange(PENDING, 0, limit - 1):
+            for entry_id in await client.zrange(_pending_key(app), 0, limit - 1):
                 entry = await client.xrange(STREAM, min=entry_id, max=entry_id)
                 if entry:
                     events.append(await self._event(client, _text(entry_id), entry[0][1]))
         return events
 
+    async def _pending_key_of(self, client: redis_asyncio.Redis, cursor: str) -> str:
+        """The pending set an entry is in: its app's (an entry's app never changes)."""
+        entry = await client.xrange(STREAM, min=cursor, max=cursor)
+        fields = entry[0][1] if entry else None
+        return _pending_key(_text(fields.get(b"app", DEFAULT_APP)) if fields else DEFAULT_APP)
+
     async def mark_delivered(self, cursor: str) -> None:
         async with self._redis() as client:
+            pending = await self._pending_key_of(client, cursor)
             state_key = f"{PREFIX}:state:{cursor}"
             async with client.pipeline(transaction=True) as pipe:
                 pipe.hset(state_key, mapping={"state": "delivered", "last_error": ""})
                 pipe.hincrby(state_key, "attempts", 1)
-                pipe.zrem(PENDING, cursor)
+                pipe.zrem(pending, cursor)
                 await pipe.execute()
 
     async def mark_failed(
         self, cursor: str, *, error: str, next_attempt_at: float, dead: bool
     ) -> None:
         async with self._redis() as client:
+            pending = await self._pending_key_of(client, cursor)
             state_key = f"{PREFIX}:state:{cursor}"
             async with client.pipeline(transaction=True) as pipe:
                 pipe.hset(
@@ -171,10 +215,12 @@ class RedisEventStore:
                 )
                 pipe.hincrby(state_key, "attempts", 1)
                 if dead:
-                    pipe.zrem(PENDING, cursor)
+                    pipe.zrem(pending, cursor)
                 await pipe.execute()
 
-    async def acquire_forwarding_lease(self, owner: str, seconds: float) -> bool:
+    async def acquire_forwarding_lease(
+        self, owner: str, seconds: float, *, name: str = DEFAULT_LEASE
+    ) -> bool:
         async with self._redis() as client:
-            held = await client.eval(_LEASE, 1, LEASE, owner, int(seconds * 1000))
+            held = await client.eval(_LEASE, 1, _lease_key(name), owner, int(seconds * 1000))
         return bool(held)

@@ -16,13 +16,21 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from service.store.base import DeliveryState, NewEvent, StoredEvent, StoreUnavailable
+from service.store.base import (
+    DEFAULT_APP,
+    DEFAULT_LEASE,
+    DeliveryState,
+    NewEvent,
+    StoredEvent,
+    StoreUnavailable,
+)
 
 T = TypeVar("T")
 
-_SCHEMA = """
+_TABLE = """
 CREATE TABLE IF NOT EXISTS events (
     cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+    app TEXT NOT NULL DEFAULT 'default',
     provider TEXT NOT NULL,
     event_id TEXT NOT NULL,
     ordering_key TEXT NOT NULL,
@@ -32,34 +40,84 @@ CREATE TABLE IF NOT EXISTS events (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL DEFAULT 0,
     last_error TEXT,
-    UNIQUE (provider, event_id)
-);
-CREATE INDEX IF NOT EXISTS events_pending ON events (state, cursor);
-CREATE TABLE IF NOT EXISTS leases (
-    name TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    expires_at REAL NOT NULL
-);
+    UNIQUE (app, provider, event_id)
+)
 """
-
-_COLUMNS = (
+_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS events_pending ON events (state, cursor)",
+    # Each app's forwarder scans its own pending events in cursor order.
+    "CREATE INDEX IF NOT EXISTS events_app_pending ON events (app, state, cursor)",
+    "CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, "
+    "expires_at REAL NOT NULL)",
+)
+# The columns of the table before apps, in order: what the migration copies.
+_OLD_COLUMNS = (
     "cursor, provider, event_id, ordering_key, received_at, body, state, attempts, "
     "next_attempt_at, last_error"
 )
+
+_COLUMNS = (
+    "cursor, app, provider, event_id, ordering_key, received_at, body, state, attempts, "
+    "next_attempt_at, last_error"
+)
+
+
+def _has_app_column(db: sqlite3.Connection) -> bool:
+    return any(row[1] == "app" for row in db.execute("PRAGMA table_info(events)"))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """A database from before apps: its events table has no `app` column and its unique
+    constraint is (provider, event_id), inline in the table, so it cannot be dropped on its
+    own: the table is rebuilt (SQLite's documented way to change a constraint) with the new
+    shape, every row kept with its cursor and becoming the `default` app's, and the cursor
+    sequence kept, so no cursor an app was given is ever reused.
+
+    One IMMEDIATE transaction: a crash leaves the old table or the new one, never half; the
+    check is repeated inside it, so processes opening the file together migrate it once."""
+    if _has_app_column(db):
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if not _has_app_column(db):
+            row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+            db.execute("DROP TABLE IF EXISTS events_migrating")
+            db.execute(_TABLE.replace("events (", "events_migrating (", 1))
+            db.execute(
+                f"INSERT INTO events_migrating ({_OLD_COLUMNS}) "  # noqa: S608 - fixed columns
+                f"SELECT {_OLD_COLUMNS} FROM events ORDER BY cursor"
+            )
+            db.execute("DROP TABLE events")  # and its indexes
+            db.execute("ALTER TABLE events_migrating RENAME TO events")
+            if row is not None:
+                db.execute(
+                    "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'events'",
+                    (row[0],),
+                )
+                db.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) SELECT 'events', ? "
+                    "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events')",
+                    (row[0],),
+                )
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def _row(row: tuple[Any, ...]) -> StoredEvent:
     return StoredEvent(
         cursor=str(row[0]),
-        provider=row[1],
-        event_id=row[2],
-        ordering_key=row[3],
-        received_at=row[4],
-        body=bytes(row[5]),
-        state=row[6],
-        attempts=row[7],
-        next_attempt_at=row[8],
-        last_error=row[9],
+        app=row[1],
+        provider=row[2],
+        event_id=row[3],
+        ordering_key=row[4],
+        received_at=row[5],
+        body=bytes(row[6]),
+        state=row[7],
+        attempts=row[8],
+        next_attempt_at=row[9],
+        last_error=row[10],
     )
 
 
@@ -87,7 +145,10 @@ class SqliteEventStore:
             connection = sqlite3.connect(self._path, isolation_level=None, timeout=10.0)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
-            connection.executescript(_SCHEMA)
+            connection.execute(_TABLE)  # the current shape, for a new file
+            _migrate(connection)  # an older file's table to the current shape
+            for statement in _INDEXES:
+                connection.execute(statement)
             self._connection = connection
 
         try:
@@ -108,8 +169,16 @@ class SqliteEventStore:
         def insert(db: sqlite3.Connection) -> bool:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO events "
-                "(provider, event_id, ordering_key, received_at, body) VALUES (?, ?, ?, ?, ?)",
-                (event.provider, event.event_id, event.ordering_key, event.received_at, event.body),
+                "(app, provider, event_id, ordering_key, received_at, body) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    event.app,
+                    event.provider,
+                    event.event_id,
+                    event.ordering_key,
+                    event.received_at,
+                    event.body,
+                ),
             )
             return cursor.rowcount == 1
 
@@ -122,8 +191,12 @@ class SqliteEventStore:
         provider: str | None,
         state: DeliveryState | None,
         limit: int,
+        app: str | None = None,
     ) -> list[StoredEvent]:
         clauses, params = ["cursor > ?"], [int(after) if after else 0]
+        if app is not None:
+            clauses.append("app = ?")
+            params.append(app)  # type: ignore[arg-type]
         if provider is not None:
             clauses.append("provider = ?")
             params.append(provider)  # type: ignore[arg-type]
@@ -137,9 +210,12 @@ class SqliteEventStore:
         params.append(limit)
         return await self._run(lambda db: [_row(r) for r in db.execute(query, params)])
 
-    async def pending(self, limit: int) -> list[StoredEvent]:
-        query = f"SELECT {_COLUMNS} FROM events WHERE state = 'pending' ORDER BY cursor LIMIT ?"  # noqa: S608
-        return await self._run(lambda db: [_row(r) for r in db.execute(query, (limit,))])
+    async def pending(self, limit: int, *, app: str = DEFAULT_APP) -> list[StoredEvent]:
+        query = (
+            f"SELECT {_COLUMNS} FROM events WHERE app = ? AND state = 'pending' "  # noqa: S608
+            "ORDER BY cursor LIMIT ?"
+        )
+        return await self._run(lambda db: [_row(r) for r in db.execute(query, (app, limit))])
 
     async def mark_delivered(self, cursor: str) -> None:
         await self._run(
@@ -161,17 +237,19 @@ class SqliteEventStore:
             )
         )
 
-    async def acquire_forwarding_lease(self, owner: str, seconds: float) -> bool:
+    async def acquire_forwarding_lease(
+        self, owner: str, seconds: float, *, name: str = DEFAULT_LEASE
+    ) -> bool:
         def take(db: sqlite3.Connection) -> bool:
             now = time.time()
             db.execute(
-                "INSERT INTO leases (name, owner, expires_at) VALUES ('forwarder', ?, ?) "
+                "INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
                 "expires_at = excluded.expires_at "
                 "WHERE leases.owner = excluded.owner OR leases.expires_at < ?",
-                (owner, now + seconds, now),
+                (name, owner, now + seconds, now),
             )
-            row = db.execute("SELECT owner FROM leases WHERE name = 'forwarder'").fetchone()
+            row = db.execute("SELECT owner FROM leases WHERE name = ?", (name,)).fetchone()
             return row is not None and row[0] == owner
 
         return await self._run(take)
