@@ -24,7 +24,7 @@ from aiohttp import web
 
 from service.app import create_app
 from service.config import Settings
-from service.context import APPS, HEAD_DEADLINES, LIFECYCLE
+from service.context import APPS, FORWARDER, HEAD_DEADLINES, LIFECYCLE
 from service.logs import configure_logging, flush_logs, get_logger
 from service.workarounds import AcceptingListener, QuietRequestHandler, keep_freed_memory
 
@@ -208,6 +208,13 @@ def announce(settings: Settings) -> None:
     )
 
 
+def reload_apps(app: web.Application) -> None:
+    """SIGHUP: read APPS_FILE again and swap the apps in whole; the forwarders then follow
+    the new set at once rather than at their next check."""
+    if app[APPS].reload() and (forwarder := app.get(FORWARDER)) is not None:
+        forwarder.wake()
+
+
 async def serve(settings: Settings) -> None:
     runner = DrainingRunner(
         create_app(settings),
@@ -224,9 +231,8 @@ async def serve(settings: Settings) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         # SIGHUP: APPS_FILE is read again and swapped in whole (service/apps.py).
-        registry = runner.app[APPS] if runner.app is not None else None
-        if registry is not None:
-            loop.add_signal_handler(signal.SIGHUP, registry.reload)
+        if runner.app is not None:
+            loop.add_signal_handler(signal.SIGHUP, functools.partial(reload_apps, runner.app))
         await stop.wait()
     finally:
         await runner.cleanup()
