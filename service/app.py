@@ -121,12 +121,9 @@ async def _gate(app: web.Application) -> AsyncIterator[None]:
     buckets: Buckets = (
         RedisBuckets(settings.events.redis_url) if settings.events.redis_url else MemoryBuckets()
     )
-    rules = settings.access.jwt
     async with aiohttp.ClientSession() as session:
-        jwks = None
-        if rules is not None and rules.jwks_url is not None:
-            jwks_url = rules.jwks_url
 
+        def jwks_for(jwks_url: str) -> JwksCache:
             async def fetch_jwks() -> tuple[Mapping[str, Any], float | None]:
                 timeout = aiohttp.ClientTimeout(total=5)
                 try:
@@ -141,8 +138,9 @@ async def _gate(app: web.Application) -> AsyncIterator[None]:
                         "the login token issuer's keys are unavailable",
                     ) from exc
 
-            jwks = JwksCache(fetch_jwks)
-        app[GATE] = Gate(settings.access, buckets, jwks, app[APPS])
+            return JwksCache(fetch_jwks)
+
+        app[GATE] = Gate(settings.access, buckets, jwks_for, app[APPS])
         try:
             yield
         finally:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.access.callers import JwtRules
 from service.access.policy import ALLOW_ALL, Policy, PolicyError, policy_from_tables
 from service.access.ratelimit import Limit
 from service.access.settings import (
@@ -27,9 +28,11 @@ from service.access.settings import (
     DEFAULT_CALLER_LIMIT,
     MIN_API_KEY_LENGTH,
     AccessSettings,
+    load_jwt_rules,
 )
 from service.agora.settings import AgoraSettings, load_agora_settings
 from service.env import ConfigError, Env
+from service.errors import ApiError, ErrorCode
 from service.livekit.settings import LiveKitSettings, load_livekit_settings
 from service.logs import get_logger
 from service.store.settings import MIN_FORWARD_SECRET_LENGTH, EventSettings
@@ -55,6 +58,9 @@ class App:
     api_key_limit: Limit | None = None
     forward_url: str | None = None
     forward_secret: str | None = field(default=None, repr=False)
+    # AUTH_MODE=jwt: this app's own login-token rules ([apps.<name>.auth]), else the
+    # service's (AUTH_JWT_*).
+    jwt: JwtRules | None = None
 
 
 def _digest(key: str) -> bytes:
@@ -115,6 +121,22 @@ class Apps:
         if app is None and len(self.by_name) == 1:
             app = next(iter(self.by_name.values()))
         return app
+
+    def requested(self, name: str | None) -> App:
+        """The app a path prefix names, or with none the default app; 404 otherwise."""
+        if name is not None:
+            app = self.by_name.get(name)
+            if app is None:
+                raise ApiError(404, ErrorCode.NOT_FOUND, f"no app is named {name!r}")
+            return app
+        default = self.default
+        if default is None:
+            raise ApiError(
+                404,
+                ErrorCode.NOT_FOUND,
+                "this service serves several apps: name yours with /apps/<name>/ before the path",
+            )
+        return default
 
     def for_api_key(self, presented: str) -> tuple[App, str] | None:
         """The app a presented API key selects, and the key; compared in constant time
@@ -206,6 +228,13 @@ _PLATFORM_KEYS: dict[str, dict[str, str]] = {
         "max_token_ttl": "LIVEKIT_TOKEN_MAX_TTL",
         "allow_admin_grants": "LIVEKIT_ALLOW_ADMIN_GRANTS",
     },
+    "auth": {
+        "issuer": "AUTH_JWT_ISSUER",
+        "audience": "AUTH_JWT_AUDIENCE",
+        "secret": "AUTH_JWT_SECRET",
+        "jwks_url": "AUTH_JWKS_URL",
+        "identity_claim": "AUTH_JWT_IDENTITY_CLAIM",
+    },
     "videosdk": {
         "api_key": "VIDEOSDK_API_KEY",
         "secret_key": "VIDEOSDK_SECRET_KEY",
@@ -239,8 +268,17 @@ CREDENTIAL_VARIABLES = frozenset(
         "VIDEOSDK_WEBHOOK_PUBLIC_KEY",
     }
 )
-_APP_KEYS = {"api_keys", "agora", "livekit", "videosdk", "policy", "rate_limits", "forward_url"}
-_APP_KEYS |= {"forward_secret"}
+_APP_KEYS = {
+    "api_keys",
+    "auth",
+    "agora",
+    "livekit",
+    "videosdk",
+    "policy",
+    "rate_limits",
+    "forward_url",
+    "forward_secret",
+}
 _LIMIT_KEYS = {
     f"{who}_{what}" for who in ("caller", "address", "api_key") for what in ("rate", "burst")
 }
@@ -331,6 +369,20 @@ def _app(
             platforms[platform] = load(Env(environ), False, [])
         except ConfigError as error:
             raise _renamed(error, platform, section) from None
+    login_rules = None
+    if "auth" in table:
+        section = f"{where}.auth"
+        given = _table(table["auth"], section)
+        inherited = dict(base)
+        if "secret" in given or "jwks_url" in given:
+            # The app's own signing key replaces the service's, whichever kind it is.
+            inherited.pop("AUTH_JWT_SECRET", None)
+            inherited.pop("AUTH_JWKS_URL", None)
+        environ = _platform_environ(inherited, "auth", given, section, env)
+        try:
+            login_rules = load_jwt_rules(Env(environ))
+        except ConfigError as error:
+            raise _renamed(error, "auth", section) from None
     api_keys = table.get("api_keys", [])
     if not isinstance(api_keys, list) or not all(isinstance(k, str) for k in api_keys):
         raise ConfigError(f"APPS_FILE: {where}.api_keys: must be a list of strings")
@@ -370,6 +422,7 @@ def _app(
         api_key_limit=_limit(limits, "api_key", access.api_key_limit, rate_where),
         forward_url=forward_url,
         forward_secret=forward_secret if forward_url is not None else None,
+        jwt=login_rules,
     )
 
 

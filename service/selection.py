@@ -13,7 +13,7 @@ from aiohttp import web
 
 from service.apps import App
 from service.context import APP, APPS
-from service.errors import ApiError, ErrorCode, PolicyDenied
+from service.errors import PolicyDenied
 
 
 def named_app(request: web.Request) -> str | None:
@@ -23,21 +23,7 @@ def named_app(request: web.Request) -> str | None:
 
 def requested_app(request: web.Request) -> App:
     """The app the path names, or the default one."""
-    apps = request.app[APPS].current
-    name = named_app(request)
-    if name is not None:
-        app = apps.get(name)
-        if app is None:
-            raise ApiError(404, ErrorCode.NOT_FOUND, f"no app is named {name!r}")
-        return app
-    default = apps.default
-    if default is None:
-        raise ApiError(
-            404,
-            ErrorCode.NOT_FOUND,
-            "this service serves several apps: name yours with /apps/<name>/ before the path",
-        )
-    return default
+    return request.app[APPS].current.requested(named_app(request))
 
 
 def choose_app(request: web.Request, selected: App | None) -> App:

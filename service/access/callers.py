@@ -158,6 +158,20 @@ def max_age_of(cache_control: str | None) -> float | None:
     return None
 
 
+def unverified_claim(authorization: str | None, name: str) -> Any:
+    """One claim of a bearer token, read without checking it: only to choose which rules
+    will check it. None when there is no readable token or claim."""
+    if not authorization or not authorization.startswith("Bearer "):
+        return None
+    try:
+        claims = jwt.decode(
+            authorization[len("Bearer ") :].strip(), options={"verify_signature": False}
+        )
+    except jwt.PyJWTError:
+        return None
+    return claims.get(name) if isinstance(claims, dict) else None
+
+
 async def authenticate_jwt(
     authorization: str | None, rules: JwtRules, jwks: JwksCache | None
 ) -> Caller:

@@ -44,7 +44,8 @@ def _limit(env: Env, name: str, rate: float | None, burst: int) -> Limit | None:
     )
 
 
-def _jwt_rules(env: Env) -> JwtRules:
+def load_jwt_rules(env: Env) -> JwtRules:
+    """The login-token rules (AUTH_JWT_*): the service's, or an app's [auth] table."""
     secret, jwks_url = env.text("AUTH_JWT_SECRET"), env.text("AUTH_JWKS_URL")
     if (secret is None) == (jwks_url is None):
         raise ConfigError(
@@ -99,7 +100,7 @@ def load_access_settings(env: Env, *, apps_file: bool = False) -> AccessSettings
     return AccessSettings(
         mode=mode,
         api_keys=api_keys,
-        jwt=_jwt_rules(env) if mode == "jwt" else None,
+        jwt=load_jwt_rules(env) if mode == "jwt" else None,
         policy=_policy(env),
         caller_limit=_limit(
             env, "RATE_LIMIT_CALLER", DEFAULT_CALLER_LIMIT.rate, DEFAULT_CALLER_LIMIT.burst
