@@ -77,11 +77,10 @@ def test_sighup_adds_changes_and_removes_apps_under_load(tmp_path: Path, workers
     apps_file = tmp_path / "apps.toml"
     apps_file.write_text(ALPHA.format(certificate="1" * 32))
     # One client address sends every request: no address limit gets in the way.
-    limits_off = {"RATE_LIMIT_ADDRESS_RATE": "0"}
-    with running_service("--workers", workers, APPS_FILE=str(apps_file), **limits_off) as (
-        port,
-        process,
-    ):
+    service = running_service(
+        "--workers", workers, APPS_FILE=str(apps_file), RATE_LIMIT_ADDRESS_RATE="0"
+    )
+    with service as (port, process):
         _wait_for(port, "/apps/alpha/fetch_rtc_token", 200)
         assert _post(port, "/apps/beta/fetch_rtc_token") == 404
         load = _Load(port, "/apps/alpha/fetch_rtc_token")
