@@ -127,7 +127,8 @@ class Apps:
         if name is not None:
             app = self.by_name.get(name)
             if app is None:
-                raise ApiError(404, ErrorCode.NOT_FOUND, f"no app is named {name!r}")
+                shown = repr(name) if APP_NAME.fullmatch(name) else "so"
+                raise ApiError(404, ErrorCode.NOT_FOUND, f"no app is named {shown}")
             return app
         default = self.default
         if default is None:

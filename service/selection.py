@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.apps import App
+from service.apps import APP_NAME, App
 from service.context import APP, APPS
 from service.errors import PolicyDenied
 
@@ -34,7 +34,9 @@ def choose_app(request: web.Request, selected: App | None) -> App:
     else:
         named = named_app(request)
         if named is not None and named != selected.name:
-            raise PolicyDenied("app", f"your credentials are for another app than {named!r}")
+            # The name is echoed only when it is a name at all: the path is the client's.
+            shown = repr(named) if APP_NAME.fullmatch(named) else "the one the path names"
+            raise PolicyDenied("app", f"your credentials are for another app than {shown}")
         app = selected
     request[APP] = app
     return app

@@ -409,3 +409,16 @@ def test_a_thousand_apps_load_each_with_its_own_credentials() -> None:
     assert len(apps) == 1000
     found = apps.for_api_key("key-0999-0123456789abcdef")
     assert found is not None and found[0].name == "app999"
+
+
+@pytest.mark.parametrize("name", ["x" * 300, "Gamma", "a\u0000b"])
+async def test_a_path_that_names_no_valid_app_is_never_echoed(
+    make_client: MakeClient, name: str
+) -> None:
+    client = await make_client(_settings("api-key"))
+    key = {"X-API-Key": APPS["alpha"]["api_key"]}
+    status, answer = await _post(client, f"/apps/{name}/v1/agora/rtc-token", RTC_BODY, **key)
+    assert status == 403 and name not in answer["message"]
+    client = await make_client(_settings())
+    status, answer = await _post(client, f"/apps/{name}/v1/agora/rtc-token", RTC_BODY)
+    assert status == 404 and name not in answer["message"]
