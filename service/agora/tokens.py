@@ -65,6 +65,10 @@ def _build_007(
     )
 
 
+# The services that make an RTC token an AI agent's (ConvoAI) or a speech-to-text bot's.
+AGENT_SERVICES = frozenset({accesstoken2.ServiceType.CONVOAI, accesstoken2.ServiceType.STT})
+
+
 def _absolute(issue_ts: int, seconds: int) -> int:
     # 006 privileges are unix times, with 0 kept as "never".
     return issue_ts + seconds if seconds else 0
@@ -81,14 +85,18 @@ def build_rtc_token(
     salt: int,
     version: str = accesstoken2.VERSION,
     rtm_user_id: str | None = None,
+    rtm_expire: int | None = None,
+    agent: int | None = None,
 ) -> str:
     """An RTC token granting `privileges` (RtcPrivilege -> seconds from issue_ts; see
     rtc_privileges for the role-based sets). With rtm_user_id it also grants RTM login
-    (007 only), lasting token_expire as the official buildTokenWithRtm does."""
+    (007 only), lasting rtm_expire, else token_expire, as the official buildTokenWithRtm2
+    (and buildTokenWithRtm) do. `agent`: ServiceType.CONVOAI or STT adds that service,
+    as ConvoAITokenBuilder and SttTokenBuilder do."""
     account = account_for_uid(uid)
     if version == accesstoken006.VERSION:
-        if rtm_user_id is not None:
-            raise ValueError("RTC and RTM in one token needs AccessToken2 (007)")
+        if rtm_user_id is not None or agent is not None:
+            raise ValueError("RTC with RTM or an agent service needs AccessToken2 (007)")
         return accesstoken006.build_token(
             credentials.app_id,
             credentials.certificate,
@@ -100,7 +108,12 @@ def build_rtc_token(
         )
     services = [accesstoken2.rtc_service(channel, account, privileges)]
     if rtm_user_id is not None:
-        services.append(accesstoken2.rtm_service(rtm_user_id, token_expire))
+        login = token_expire if rtm_expire is None else rtm_expire
+        services.append(accesstoken2.rtm_service(rtm_user_id, login))
+    if agent is not None:
+        if agent not in AGENT_SERVICES:
+            raise ValueError(f"not an agent service: {agent}")
+        services.append(accesstoken2.Service(agent, {}))
     return _build_007(credentials, services, expire=token_expire, issue_ts=issue_ts, salt=salt)
 
 

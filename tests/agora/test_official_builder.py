@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from service.agora import tokens
+from service.agora.accesstoken2 import ServiceType
 from service.agora.tokens import AgoraCredentials, Role
 from tests.helpers import APP_ID, CERTIFICATE, Oracle
 
@@ -61,6 +62,8 @@ def _our_rtc(
     token_expire: int,
     stamp: dict[str, Any],
     rtm_user_id: str | None = None,
+    rtm_expire: int | None = None,
+    agent: int | None = None,
 ) -> str:
     return tokens.build_rtc_token(
         CREDENTIALS,
@@ -71,6 +74,8 @@ def _our_rtc(
         issue_ts=stamp["issue_ts"],
         salt=stamp["salt"],
         rtm_user_id=rtm_user_id,
+        rtm_expire=rtm_expire,
+        agent=agent,
     )
 
 
@@ -113,6 +118,27 @@ def _cases() -> list[tuple[dict[str, Any], str]]:
                 _our_rtc(uid, distinct, **ours),
             )
         )
+        # RTC plus RTM login for another user with its own expiry (buildTokenWithRtm2), and
+        # the same with an agent service (ConvoAITokenBuilder, SttTokenBuilder).
+        rtm_user, rtm_expire = _account(rng), rng.randint(31, 86_400)
+        held = distinct if role == Role.PUBLISHER else {1: distinct[1]}
+        for builder, agent in (
+            ("rtc_with_rtm2", None),
+            ("convoai", ServiceType.CONVOAI),
+            ("stt", ServiceType.STT),
+        ):
+            official = {
+                **rtc,
+                "builder": builder,
+                "account": account,
+                "privileges": distinct,
+                "rtm_user_id": rtm_user,
+                "rtm_expire": rtm_expire,
+            }
+            mine = _our_rtc(
+                account, held, **ours, rtm_user_id=rtm_user, rtm_expire=rtm_expire, agent=agent
+            )
+            cases.append((official, mine))
         expire: dict[str, Any] = {"expire": token_expire}
         cases.append(
             (
@@ -152,6 +178,9 @@ def judged(oracle: Oracle) -> list[tuple[dict[str, Any], str, str]]:
         "rtc_account",
         "rtc_with_rtm",
         "rtc_uid_and_privilege",
+        "rtc_with_rtm2",
+        "convoai",
+        "stt",
         "rtm",
         "chat_user",
         "chat_app",

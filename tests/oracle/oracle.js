@@ -7,7 +7,9 @@
 //           "services": [{"type", "privileges", ...fields}]}
 'use strict'
 
-const { RtcTokenBuilder, RtmTokenBuilder, ChatTokenBuilder } = require('agora-token')
+const {
+  RtcTokenBuilder, RtmTokenBuilder, ChatTokenBuilder, ConvoAITokenBuilder, SttTokenBuilder
+} = require('agora-token')
 const { AccessToken2 } = require('agora-token/src/AccessToken2')
 
 // The official builders take no issue time or salt; pin them the way Agora's own tests
@@ -32,9 +34,19 @@ const builders = {
   rtc_uid_and_privilege: r => RtcTokenBuilder.buildTokenWithUidAndPrivilege(
     r.app_id, r.certificate, r.channel, r.uid, r.token_expire,
     r.privileges[1], r.privileges[2], r.privileges[3], r.privileges[4]),
+  // RTC for an account plus RTM login for another user, each privilege with its own expiry.
+  rtc_with_rtm2: r => RtcTokenBuilder.buildTokenWithRtm2(...withRtm2(r)),
+  convoai: r => ConvoAITokenBuilder.buildToken(...withRtm2(r)),
+  stt: r => SttTokenBuilder.buildToken(...withRtm2(r)),
   rtm: r => RtmTokenBuilder.buildToken(r.app_id, r.certificate, r.user_id, r.expire),
   chat_user: r => ChatTokenBuilder.buildUserToken(r.app_id, r.certificate, r.user_id, r.expire),
   chat_app: r => ChatTokenBuilder.buildAppToken(r.app_id, r.certificate, r.expire),
+}
+
+function withRtm2 (r) {
+  return [r.app_id, r.certificate, r.channel, r.account, r.role, r.token_expire,
+    r.privileges[1], r.privileges[2], r.privileges[3], r.privileges[4],
+    r.rtm_user_id, r.rtm_expire]
 }
 
 function build (request) {
