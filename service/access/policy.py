@@ -226,6 +226,10 @@ class AgoraPolicy:
     rtm: bool = True
     chat: bool = True
     chat_app: bool = True  # with a section present, False unless named
+    # AI agents' (ConvoAI) and speech-to-text bots' tokens: with a section present, False
+    # unless named.
+    convoai: bool = True
+    stt: bool = True
 
 
 @dataclass(frozen=True)
@@ -270,7 +274,7 @@ ALLOW_ALL = Policy()
 
 # What a present section means for a key it leaves out (the safe defaults).
 _PRESENT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "agora": {"chat_app": False},
+    "agora": {"chat_app": False, "convoai": False, "stt": False},
     "livekit": {
         "grants": LIVEKIT_PARTICIPANT_GRANTS,
         "kinds": frozenset({"standard"}),
@@ -295,6 +299,8 @@ _KEYS: dict[str, dict[str, tuple[str, str, frozenset[str] | None]]] = {
         "rtm": ("rtm", "flag", None),
         "chat": ("chat", "flag", None),
         "chat_app": ("chat_app", "flag", None),
+        "convoai": ("convoai", "flag", None),
+        "stt": ("stt", "flag", None),
     },
     "livekit": {
         "rooms": ("rooms", "patterns", None),

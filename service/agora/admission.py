@@ -57,6 +57,12 @@ class RtcTokenRequest:
     # Instead of uid/user_account: the user as the RTM side names them (community stream
     # tokens), judged like an RTM user id.
     rtm_user: str | None = None
+    # RTM login in the same token for this user (else the RTC account), lasting this long
+    # (else the token's expire): buildTokenWithRtm2.
+    rtm_user_id: str | None = None
+    rtm_expire: int | None = None
+    # An AI agent's token (ConvoAI) or a speech-to-text bot's (STT): ServiceType value.
+    agent: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,9 @@ class RtcGrant:
     role: Role  # as Agora reads the privileges
     privileges: dict[int, int]  # RtcPrivilege -> seconds from the issue time
     token_expire: int
-    rtm_user_id: str | None = None  # RTM login for this user, lasting token_expire
+    rtm_user_id: str | None = None  # RTM login for this user
+    rtm_expire: int | None = None  # ... lasting this long; None: token_expire
+    agent: int | None = None  # ServiceType.CONVOAI or STT
 
 
 @dataclass(frozen=True)
@@ -220,6 +228,42 @@ def _check_channel(agora: AgoraSettings, policy: AgoraPolicy, channel: str, call
     return checked
 
 
+AGENT_NAMES = {ServiceType.CONVOAI.value: "convoai", ServiceType.STT.value: "stt"}
+
+
+def _rtm_login(
+    agora: AgoraSettings,
+    caller: Caller,
+    policy: AgoraPolicy,
+    ask: RtcTokenRequest,
+    who: int | str,
+) -> tuple[str | None, int | None]:
+    """The RTM login an RTC token also grants, if asked (with_rtm, rtm_user_id or
+    rtm_expire) or needed (an agent's token always has one): its user and lifetime."""
+    asked = ask.rtm_user_id is not None or ask.rtm_expire is not None
+    if not (ask.with_rtm or asked or ask.agent is not None):
+        return None, None
+    field = "rtm_user_id" if asked else "with_rtm"
+    if agora.token_version == accesstoken006.VERSION:
+        raise ApiError.invalid_field(
+            field, "RTC and RTM in one token needs AGORA_TOKEN_VERSION=007"
+        )
+    if not policy.rtm:
+        raise PolicyDenied(field, "RTM tokens are not allowed for you")
+    if ask.rtm_user_id is not None:
+        user = _bound_user(caller, ask.rtm_user_id, "rtm_user_id")
+    else:
+        user = account_for_uid(who)
+        if not user:
+            raise ApiError.invalid_field(
+                field, "RTM needs a user: use a non-zero uid, a user_account or rtm_user_id"
+            )
+    expire = None
+    if ask.rtm_expire is not None:
+        expire = _lifetime(agora, policy, ask.rtm_expire, "rtm_expire")
+    return user, expire
+
+
 def admit_rtc(
     agora: AgoraSettings, caller: Caller, policy: AgoraPolicy, ask: RtcTokenRequest
 ) -> Admitted[RtcGrant]:
@@ -231,20 +275,15 @@ def admit_rtc(
     role = Role.PUBLISHER if set(privileges) - {_JOIN} else Role.SUBSCRIBER
     if policy.roles is not None and ROLE_NAMES[role] not in policy.roles:
         raise PolicyDenied("role", f"role {ROLE_NAMES[role]!r} is not allowed for you")
-    rtm_user_id: str | None = None
-    if ask.with_rtm:
-        if agora.token_version == accesstoken006.VERSION:
-            raise ApiError.invalid_field(
-                "with_rtm", "RTC and RTM in one token needs AGORA_TOKEN_VERSION=007"
-            )
-        if not policy.rtm:
-            raise PolicyDenied("with_rtm", "RTM tokens are not allowed for you")
-        rtm_user_id = account_for_uid(who)
-        if not rtm_user_id:
-            raise ApiError.invalid_field(
-                "with_rtm", "RTM needs a user: use a non-zero uid or a user_account"
-            )
-    return admitted(RtcGrant(channel, who, role, privileges, token_expire, rtm_user_id))
+    rtm_user_id, rtm_expire = _rtm_login(agora, caller, policy, ask, who)
+    if ask.agent is not None:
+        name = AGENT_NAMES[ask.agent]
+        if not getattr(policy, name):
+            raise PolicyDenied(None, f"{name} tokens are not allowed for you")
+    grant = RtcGrant(
+        channel, who, role, privileges, token_expire, rtm_user_id, rtm_expire, ask.agent
+    )
+    return admitted(grant)
 
 
 def admit_rtm(

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from service.agora.accesstoken2 import ServiceType
 from service.agora.admission import (
     ROLES_BY_NAME,
     ChatTokenRequest,
@@ -21,7 +22,7 @@ from service.agora.calls import (
 )
 from service.agora.issue import issue_chat_token, issue_rtc_token, issue_rtm_token, mint_rtc_token
 from service.agora.ncs import verify_ncs
-from service.agora.shapes import ChatTokenBody, RtcTokenBody, RtmTokenBody
+from service.agora.shapes import AgentTokenBody, ChatTokenBody, RtcTokenBody, RtmTokenBody
 from service.agora.tokens import Role
 from service.context import SETTINGS
 from service.errors import ApiError, ErrorCode
@@ -42,8 +43,24 @@ def _role(fields: Fields) -> Role:
 
 
 async def rtc_token(request: web.Request) -> web.Response:
+    return await _rtc_answer(request, RtcTokenBody, "rtc", agent=None)
+
+
+async def convoai_token(request: web.Request) -> web.Response:
+    """As ConvoAITokenBuilder: RTC and RTM login, and the ConvoAI service."""
+    return await _rtc_answer(request, AgentTokenBody, "convoai", agent=ServiceType.CONVOAI)
+
+
+async def stt_token(request: web.Request) -> web.Response:
+    """As SttTokenBuilder: RTC and RTM login, and the speech-to-text service."""
+    return await _rtc_answer(request, AgentTokenBody, "stt", agent=ServiceType.STT)
+
+
+async def _rtc_answer(
+    request: web.Request, body: Any, kind: str, agent: int | None
+) -> web.Response:
     agora = enabled_agora(request)
-    fields = Fields(await read_json_object(request), allowed=field_names(RtcTokenBody))
+    fields = Fields(await read_json_object(request), allowed=field_names(body))
     token_request = RtcTokenRequest(
         channel=fields.string("channel") or "",
         uid=fields.integer("uid", required=False),
@@ -51,11 +68,14 @@ async def rtc_token(request: web.Request) -> web.Response:
         role=_role(fields),
         expire=fields.integer("expire", required=False),
         privilege_expire=fields.integer_or_object("privilege_expire"),
-        with_rtm=bool(fields.boolean("with_rtm", required=False)),
+        with_rtm=bool(fields.boolean("with_rtm", required=False)) if agent is None else False,
+        rtm_user_id=fields.string("rtm_user_id", required=False),
+        rtm_expire=fields.integer("rtm_expire", required=False),
+        agent=agent,
     )
     grant = rtc_admission(request, agora, token_request)
     answer = issue_rtc_token(agora, grant, **issue_time_and_salt(request))
-    token_issued("agora", "rtc", app_of(request).name)
+    token_issued("agora", kind, app_of(request).name)
     return json_response(answer)
 
 

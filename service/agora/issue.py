@@ -11,7 +11,7 @@ from typing import Any
 from service.access.admission import Admitted, require_admitted
 from service.agora import accesstoken006, tokens
 from service.agora.accesstoken2 import PRIVILEGE_NAMES, RtcPrivilege, ServiceType
-from service.agora.admission import ROLE_NAMES, ChatGrant, RtcGrant, RtmGrant
+from service.agora.admission import AGENT_NAMES, ROLE_NAMES, ChatGrant, RtcGrant, RtmGrant
 from service.agora.rules import RENEWAL_WARNING_SECONDS
 from service.agora.settings import AgoraSettings
 from service.agora.shapes import AgoraTokenAnswer
@@ -73,6 +73,8 @@ def mint_rtc_token(
         salt=salt,
         version=agora.token_version,
         rtm_user_id=grant.rtm_user_id,
+        rtm_expire=grant.rtm_expire,
+        agent=grant.agent,
     )
 
 
@@ -93,10 +95,10 @@ def issue_rtc_token(
     grants: dict[str, Any] = {"rtc": rtc}
     token_expire = grant.token_expire
     if grant.rtm_user_id is not None:
-        grants["rtm"] = {
-            "user_id": grant.rtm_user_id,
-            "privileges": {"login": issue_ts + token_expire},
-        }
+        login = token_expire if grant.rtm_expire is None else grant.rtm_expire
+        grants["rtm"] = {"user_id": grant.rtm_user_id, "privileges": {"login": issue_ts + login}}
+    if grant.agent is not None:
+        grants[AGENT_NAMES[grant.agent]] = {}
     if agora.token_version == accesstoken006.VERSION:
         # A 006 token's own lifetime is fixed at 24 h; its privileges end it sooner.
         token_expire = privileges[RtcPrivilege.JOIN_CHANNEL]

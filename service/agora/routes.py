@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from service.agora import community, handlers
 from service.agora.shapes import (
+    AgentTokenBody,
     AgoraTokenAnswer,
     ChatAnswer,
     ChatTokenBody,
@@ -33,6 +34,22 @@ api.post(
     body=RtcTokenBody,
     answer=AgoraTokenAnswer,
 )(caller_required(handlers.rtc_token))
+
+api.post(
+    "/v1/agora/convoai-token",
+    operation_id="agoraConvoaiToken",
+    summary="Agora Conversational AI agent token (as ConvoAITokenBuilder)",
+    body=AgentTokenBody,
+    answer=AgoraTokenAnswer,
+)(caller_required(handlers.convoai_token))
+
+api.post(
+    "/v1/agora/stt-token",
+    operation_id="agoraSttToken",
+    summary="Agora speech-to-text bot token (as SttTokenBuilder)",
+    body=AgentTokenBody,
+    answer=AgoraTokenAnswer,
+)(caller_required(handlers.stt_token))
 
 api.post(
     "/v1/agora/rtm-token",

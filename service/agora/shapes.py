@@ -12,6 +12,23 @@ class RtcTokenBody(TypedDict, total=False):
     expire: int
     privilege_expire: int | dict[str, Any]
     with_rtm: bool
+    # RTM login in the same token for another user, with its own lifetime.
+    rtm_user_id: str
+    rtm_expire: int
+
+
+class AgentTokenBody(TypedDict, total=False):
+    """An AI agent's (ConvoAI) or speech-to-text bot's (STT) token: RTC in the channel
+    plus RTM login for rtm_user_id (default: the RTC account)."""
+
+    channel: Required[str]
+    uid: int
+    user_account: str
+    role: Required[Literal["publisher", "subscriber"]]
+    expire: int
+    privilege_expire: int | dict[str, Any]
+    rtm_user_id: str
+    rtm_expire: int
 
 
 class RtmTokenBody(TypedDict, total=False):
