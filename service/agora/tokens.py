@@ -7,6 +7,7 @@ semantics (the official RtcTokenBuilder2 / RtmTokenBuilder2 / ChatTokenBuilder) 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -153,3 +154,104 @@ def build_chat_app_token(
 ) -> str:
     services = [accesstoken2.chat_service("", {ChatPrivilege.APP.value: expire})]
     return _build_007(credentials, services, expire=expire, issue_ts=issue_ts, salt=salt)
+
+
+# --- RTM with permissions (RtmTokenBuilder2.buildTokenWithPermissions) ---------------------
+
+# RTM2 resource types and permission types, by the names the API takes.
+RTM2_RESOURCES = {
+    "message_channels": 0,
+    "stream_channels": 1,
+    "group_channels": 2,
+    "server_groups": 3,
+    "users": 4,
+}
+RTM2_PERMISSIONS = {"read": 0, "write": 1}
+
+
+def build_rtm_token_with_permissions(
+    credentials: AgoraCredentials,
+    user_id: str,
+    permissions: accesstoken2.Rtm2Permissions,
+    *,
+    expire: int,
+    issue_ts: int,
+    salt: int,
+) -> str:
+    """RTM login with resource permissions (resource type -> permission type -> names),
+    as RtmTokenBuilder2.buildTokenWithPermissions makes it: one RTM2 service."""
+    service = accesstoken2.Service(
+        accesstoken2.ServiceType.RTM2,
+        {accesstoken2.RtmPrivilege.LOGIN.value: expire},
+        user_id=user_id,
+        permissions=permissions,
+    )
+    return _build_007(credentials, [service], expire=expire, issue_ts=issue_ts, salt=salt)
+
+
+# --- APaaS / Flexible Classroom (ApaasTokenBuilder, EducationTokenBuilder) ----------------
+
+APAAS_KINDS = ("room_user", "user", "app")
+_APAAS_PRIVILEGE = {"user": 2, "app": 3}
+
+
+def apaas_chat_user(user_uuid: str) -> str:
+    """The Chat user id an APaaS room-user token logs in: the md5 hex of the user uuid,
+    as the official builder derives it (not a secret: an id)."""
+    return hashlib.md5(user_uuid.encode(), usedforsecurity=False).hexdigest()
+
+
+def build_apaas_token(
+    credentials: AgoraCredentials,
+    kind: str,
+    *,
+    room_uuid: str = "",
+    user_uuid: str = "",
+    role: int = 0,
+    expire: int,
+    issue_ts: int,
+    salt: int,
+) -> str:
+    """As ApaasTokenBuilder: a room user (APaaS room and role, RTM login, Chat user), a
+    user, or the whole app. The official builder stores a role of 0 (or none) as -1."""
+    apaas_role = role or -1
+    if kind == "room_user":
+        services = [
+            accesstoken2.Service(
+                accesstoken2.ServiceType.APAAS,
+                {},
+                room_uuid=room_uuid,
+                user_uuid=user_uuid,
+                role=apaas_role,
+            ),
+            accesstoken2.rtm_service(user_uuid, expire),
+            accesstoken2.chat_service(
+                apaas_chat_user(user_uuid), {accesstoken2.ChatPrivilege.USER.value: expire}
+            ),
+        ]
+    elif kind in _APAAS_PRIVILEGE:
+        services = [
+            accesstoken2.Service(
+                accesstoken2.ServiceType.APAAS,
+                {_APAAS_PRIVILEGE[kind]: expire},
+                user_uuid=user_uuid if kind == "user" else "",
+                role=-1,
+            )
+        ]
+    else:
+        raise ValueError(f"APaaS token kind must be one of {', '.join(APAAS_KINDS)}")
+    return _build_007(credentials, services, expire=expire, issue_ts=issue_ts, salt=salt)
+
+
+# --- FPA (FpaTokenBuilder) ----------------------------------------------------------------
+
+FPA_TOKEN_EXPIRE = 24 * 3600  # fixed by the official builder
+
+
+def build_fpa_token(credentials: AgoraCredentials, *, issue_ts: int, salt: int) -> str:
+    """As FpaTokenBuilder: FPA login (privilege lasting 0: the token's own expiry rules),
+    the token valid for 24 hours."""
+    service = accesstoken2.Service(accesstoken2.ServiceType.FPA, {1: 0})
+    return _build_007(
+        credentials, [service], expire=FPA_TOKEN_EXPIRE, issue_ts=issue_ts, salt=salt
+    )

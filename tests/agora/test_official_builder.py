@@ -140,6 +140,65 @@ def _cases() -> list[tuple[dict[str, Any], str]]:
             )
             cases.append((official, mine))
         expire: dict[str, Any] = {"expire": token_expire}
+        # RTM with resource permissions (buildTokenWithPermissions).
+        permissions = {
+            resource: {
+                permission: tuple(_channel(rng) for _ in range(rng.randint(0, 3)))
+                for permission in rng.sample([0, 1], rng.randint(1, 2))
+            }
+            for resource in rng.sample(range(5), rng.randint(0, 5))
+        }
+        listed = [[r, p, list(names)] for r, by in permissions.items() for p, names in by.items()]
+        cases.append(
+            (
+                {
+                    **common,
+                    "builder": "rtm_permissions",
+                    "user_id": account,
+                    "permissions": listed,
+                    **expire,
+                },
+                tokens.build_rtm_token_with_permissions(
+                    CREDENTIALS, account, permissions, **expire, **stamp
+                ),
+            )
+        )
+        # APaaS (Flexible Classroom): a room user, a user, the app; and FPA.
+        room, user, apaas_role = _account(rng), _account(rng), rng.choice([0, 1, 2, 3, 4])
+        cases.append(
+            (
+                {
+                    **common,
+                    "builder": "apaas_room_user",
+                    "room_uuid": room,
+                    "user_uuid": user,
+                    "role": apaas_role,
+                    **expire,
+                },
+                tokens.build_apaas_token(
+                    CREDENTIALS,
+                    "room_user",
+                    room_uuid=room,
+                    user_uuid=user,
+                    role=apaas_role,
+                    **expire,
+                    **stamp,
+                ),
+            )
+        )
+        cases.append(
+            (
+                {**common, "builder": "apaas_user", "user_uuid": user, **expire},
+                tokens.build_apaas_token(CREDENTIALS, "user", user_uuid=user, **expire, **stamp),
+            )
+        )
+        cases.append(
+            (
+                {**common, "builder": "apaas_app", **expire},
+                tokens.build_apaas_token(CREDENTIALS, "app", **expire, **stamp),
+            )
+        )
+        cases.append(({**common, "builder": "fpa"}, tokens.build_fpa_token(CREDENTIALS, **stamp)))
         cases.append(
             (
                 {**common, "builder": "rtm", "user_id": account, **expire},
@@ -182,6 +241,11 @@ def judged(oracle: Oracle) -> list[tuple[dict[str, Any], str, str]]:
         "convoai",
         "stt",
         "rtm",
+        "rtm_permissions",
+        "apaas_room_user",
+        "apaas_user",
+        "apaas_app",
+        "fpa",
         "chat_user",
         "chat_app",
     ],

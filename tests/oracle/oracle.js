@@ -8,7 +8,8 @@
 'use strict'
 
 const {
-  RtcTokenBuilder, RtmTokenBuilder, ChatTokenBuilder, ConvoAITokenBuilder, SttTokenBuilder
+  RtcTokenBuilder, RtmTokenBuilder, ChatTokenBuilder, ConvoAITokenBuilder, SttTokenBuilder,
+  ApaasTokenBuilder, FpaTokenBuilder, Rtm2Permissions
 } = require('agora-token')
 const { AccessToken2 } = require('agora-token/src/AccessToken2')
 
@@ -39,6 +40,18 @@ const builders = {
   convoai: r => ConvoAITokenBuilder.buildToken(...withRtm2(r)),
   stt: r => SttTokenBuilder.buildToken(...withRtm2(r)),
   rtm: r => RtmTokenBuilder.buildToken(r.app_id, r.certificate, r.user_id, r.expire),
+  // permissions: [[resource type, permission type, [names...]], ...]
+  rtm_permissions: r => {
+    const permissions = new Rtm2Permissions()
+    for (const [resource, permission, names] of r.permissions) permissions.add(resource, permission, names)
+    return RtmTokenBuilder.buildTokenWithPermissions(
+      r.app_id, r.certificate, r.user_id, permissions, r.expire)
+  },
+  apaas_room_user: r => ApaasTokenBuilder.buildRoomUserToken(
+    r.app_id, r.certificate, r.room_uuid, r.user_uuid, r.role, r.expire),
+  apaas_user: r => ApaasTokenBuilder.buildUserToken(r.app_id, r.certificate, r.user_uuid, r.expire),
+  apaas_app: r => ApaasTokenBuilder.buildAppToken(r.app_id, r.certificate, r.expire),
+  fpa: r => FpaTokenBuilder.buildToken(r.app_id, r.certificate),
   chat_user: r => ChatTokenBuilder.buildUserToken(r.app_id, r.certificate, r.user_id, r.expire),
   chat_app: r => ChatTokenBuilder.buildAppToken(r.app_id, r.certificate, r.expire),
 }
