@@ -218,6 +218,7 @@ _PLATFORM_KEYS: dict[str, dict[str, str]] = {
         "token_version": "AGORA_TOKEN_VERSION",
         "allow_wildcard_channel": "AGORA_ALLOW_WILDCARD_CHANNEL",
         "allow_chat_app_tokens": "AGORA_ALLOW_CHAT_APP_TOKENS",
+        "allow_apaas_app_tokens": "AGORA_ALLOW_APAAS_APP_TOKENS",
     },
     "livekit": {
         "api_key": "LIVEKIT_API_KEY",

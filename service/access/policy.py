@@ -230,6 +230,11 @@ class AgoraPolicy:
     # unless named.
     convoai: bool = True
     stt: bool = True
+    # RTM resource permissions, APaaS tokens (app tokens: admin-class) and FPA tokens.
+    rtm_permissions: bool = True
+    apaas: bool = True
+    apaas_app: bool = True
+    fpa: bool = True
 
 
 @dataclass(frozen=True)
@@ -274,7 +279,14 @@ ALLOW_ALL = Policy()
 
 # What a present section means for a key it leaves out (the safe defaults).
 _PRESENT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "agora": {"chat_app": False, "convoai": False, "stt": False},
+    "agora": {
+        "chat_app": False,
+        "convoai": False,
+        "stt": False,
+        "rtm_permissions": False,
+        "apaas_app": False,
+        "fpa": False,
+    },
     "livekit": {
         "grants": LIVEKIT_PARTICIPANT_GRANTS,
         "kinds": frozenset({"standard"}),
@@ -301,6 +313,10 @@ _KEYS: dict[str, dict[str, tuple[str, str, frozenset[str] | None]]] = {
         "chat_app": ("chat_app", "flag", None),
         "convoai": ("convoai", "flag", None),
         "stt": ("stt", "flag", None),
+        "rtm_permissions": ("rtm_permissions", "flag", None),
+        "apaas": ("apaas", "flag", None),
+        "apaas_app": ("apaas_app", "flag", None),
+        "fpa": ("fpa", "flag", None),
     },
     "livekit": {
         "rooms": ("rooms", "patterns", None),

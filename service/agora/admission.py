@@ -19,7 +19,12 @@ from service.access.callers import Caller
 from service.access.identity import IdentityError, agora_identity
 from service.access.policy import AgoraPolicy, lifetime
 from service.agora import accesstoken006
-from service.agora.accesstoken2 import PRIVILEGE_NAMES, RtcPrivilege, ServiceType
+from service.agora.accesstoken2 import (
+    PRIVILEGE_NAMES,
+    RtcPrivilege,
+    Rtm2Permissions,
+    ServiceType,
+)
 from service.agora.rules import (
     WILDCARD_CHANNEL,
     RuleViolation,
@@ -30,8 +35,15 @@ from service.agora.rules import (
     check_user_id,
 )
 from service.agora.settings import AgoraSettings
-from service.agora.tokens import Role, account_for_uid, rtc_privileges
-from service.errors import ApiError, PolicyDenied
+from service.agora.tokens import (
+    APAAS_KINDS,
+    RTM2_PERMISSIONS,
+    RTM2_RESOURCES,
+    Role,
+    account_for_uid,
+    rtc_privileges,
+)
+from service.errors import ApiError, ErrorCode, PolicyDenied
 from service.validation import json_type
 
 ROLE_NAMES = {Role.PUBLISHER: "publisher", Role.SUBSCRIBER: "subscriber"}
@@ -69,6 +81,9 @@ class RtcTokenRequest:
 class RtmTokenRequest:
     user_id: str | None
     expire: int | None = None
+    # Resource permissions (RtmTokenBuilder2.buildTokenWithPermissions): resource name ->
+    # permission name -> resource names, as the client sent them.
+    permissions: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,31 @@ class RtcGrant:
 class RtmGrant:
     user_id: str
     expire: int
+    # resource type -> permission type -> names; None: a plain RTM login token
+    permissions: Rtm2Permissions | None = None
+
+
+@dataclass(frozen=True)
+class ApaasTokenRequest:
+    kind: str  # "room_user", "user" or "app"
+    room_uuid: str | None = None
+    user_uuid: str | None = None
+    role: int | None = None
+    expire: int | None = None
+
+
+@dataclass(frozen=True)
+class ApaasGrant:
+    kind: str
+    room_uuid: str
+    user_uuid: str
+    role: int
+    expire: int
+
+
+@dataclass(frozen=True)
+class FpaGrant:
+    """FPA login for the app: the official builder takes nothing else."""
 
 
 @dataclass(frozen=True)
@@ -292,7 +332,118 @@ def admit_rtm(
     if not policy.rtm:
         raise PolicyDenied(None, "RTM tokens are not allowed for you")
     user_id = _bound_user(caller, ask.user_id, "user_id")
-    return admitted(RtmGrant(user_id, _lifetime(agora, policy, ask.expire, "expire")))
+    expire = _lifetime(agora, policy, ask.expire, "expire")
+    permissions = None
+    if ask.permissions is not None:
+        permissions = _rtm_permissions(agora, caller, policy, ask.permissions)
+    return admitted(RtmGrant(user_id, expire, permissions))
+
+
+# RTM resources that are channels: judged by the policy's channel patterns.
+_RTM_CHANNEL_RESOURCES = frozenset({"message_channels", "stream_channels", "group_channels"})
+MAX_RTM_RESOURCE_LENGTH = 128
+
+
+def _rtm_permissions(
+    agora: AgoraSettings, caller: Caller, policy: AgoraPolicy, asked: Mapping[str, Any]
+) -> Rtm2Permissions:
+    if agora.token_version == accesstoken006.VERSION:
+        raise ApiError.invalid_field("permissions", "RTM permissions need AGORA_TOKEN_VERSION=007")
+    if not policy.rtm_permissions:
+        raise PolicyDenied("permissions", "RTM resource permissions are not allowed for you")
+    permissions: dict[int, dict[int, tuple[str, ...]]] = {}
+    for resource, by_permission in asked.items():
+        where = f"permissions.{resource}"
+        if resource not in RTM2_RESOURCES:
+            names = ", ".join(RTM2_RESOURCES)
+            raise ApiError.invalid_field(where, f"is not an RTM resource (expected: {names})")
+        if not isinstance(by_permission, Mapping):
+            kind = json_type(by_permission)
+            raise ApiError.invalid_field(where, f"must be an object, got {kind}")
+        granted: dict[int, tuple[str, ...]] = {}
+        for permission, names in by_permission.items():
+            at = f"{where}.{permission}"
+            if permission not in RTM2_PERMISSIONS:
+                raise ApiError.invalid_field(at, "must be read or write")
+            if not isinstance(names, list) or not all(
+                isinstance(n, str) and 0 < len(n) <= MAX_RTM_RESOURCE_LENGTH for n in names
+            ):
+                raise ApiError.invalid_field(
+                    at, f"must be a list of names of 1 to {MAX_RTM_RESOURCE_LENGTH} characters"
+                )
+            for name in names:
+                _check_rtm_resource(policy, caller, resource, name, at)
+            granted[RTM2_PERMISSIONS[permission]] = tuple(names)
+        permissions[RTM2_RESOURCES[resource]] = granted
+    return permissions
+
+
+def _check_rtm_resource(
+    policy: AgoraPolicy, caller: Caller, resource: str, name: str, field: str
+) -> None:
+    """A permission reaches what its name reaches: a channel is judged by the policy's
+    channel patterns, "*" only where every channel is allowed; users and server groups
+    only where the policy does not limit channels."""
+    if policy.channels is None:
+        return
+    if resource not in _RTM_CHANNEL_RESOURCES:
+        raise PolicyDenied(field, f"{resource} permissions are not allowed for you")
+    if "*" in name:
+        if not policy.channels.allows_any:
+            raise PolicyDenied(field, f"{name!r} reaches channels you may not join")
+        return
+    policy.channels.check(name, caller.claims, field=field, noun="channel")
+
+
+def admit_apaas(
+    agora: AgoraSettings, caller: Caller, policy: AgoraPolicy, ask: ApaasTokenRequest
+) -> Admitted[ApaasGrant]:
+    """APaaS (Flexible Classroom) tokens: a user in a room, a user, or the whole app (an
+    admin-class token: it needs AGORA_ALLOW_APAAS_APP_TOKENS and the policy)."""
+    if ask.kind not in APAAS_KINDS:
+        raise ApiError.invalid_field("kind", f"must be one of {', '.join(APAAS_KINDS)}")
+    if agora.token_version == accesstoken006.VERSION:
+        raise ApiError.invalid_field("kind", "APaaS tokens need AGORA_TOKEN_VERSION=007")
+    if not policy.apaas:
+        raise PolicyDenied("kind", "APaaS tokens are not allowed for you")
+    expire = _lifetime(agora, policy, ask.expire, "expire")
+    if ask.kind == "app":
+        if ask.user_uuid is not None or ask.room_uuid is not None or ask.role is not None:
+            raise ApiError.invalid_field("kind", "an app token names no room, user or role")
+        if not agora.allow_apaas_app_tokens:
+            raise PolicyDenied(
+                "kind",
+                "APaaS app tokens administer the whole app and are off by default; set "
+                "AGORA_ALLOW_APAAS_APP_TOKENS=true to issue them",
+            )
+        if not policy.apaas_app:
+            raise PolicyDenied("kind", "APaaS app tokens are not allowed for you")
+        return admitted(ApaasGrant("app", "", "", -1, expire))
+    user = _bound_user(caller, ask.user_uuid, "user_uuid")
+    if ask.kind == "user":
+        if ask.room_uuid is not None or ask.role is not None:
+            raise ApiError.invalid_field("kind", "a user token names no room or role")
+        return admitted(ApaasGrant("user", "", user, -1, expire))
+    if not ask.room_uuid:
+        raise ApiError.invalid_field("room_uuid", "is required for a room_user token")
+    if len(ask.room_uuid) > MAX_RTM_RESOURCE_LENGTH:
+        raise ApiError.invalid_field(
+            "room_uuid", f"must be at most {MAX_RTM_RESOURCE_LENGTH} characters"
+        )
+    if policy.channels is not None:
+        policy.channels.check(ask.room_uuid, caller.claims, field="room_uuid", noun="room")
+    role = 0 if ask.role is None else ask.role
+    if not 0 <= role <= 32_767:
+        raise ApiError.invalid_field("role", "must be a whole number from 0 to 32767")
+    return admitted(ApaasGrant("room_user", ask.room_uuid, user, role, expire))
+
+
+def admit_fpa(agora: AgoraSettings, policy: AgoraPolicy) -> Admitted[FpaGrant]:
+    if agora.token_version == accesstoken006.VERSION:
+        raise ApiError(400, ErrorCode.INVALID_FIELD, "FPA tokens need AGORA_TOKEN_VERSION=007")
+    if not policy.fpa:
+        raise PolicyDenied(None, "FPA tokens are not allowed for you")
+    return admitted(FpaGrant())
 
 
 def admit_chat(

@@ -8,13 +8,18 @@ from aiohttp import web
 from service.access.admission import Admitted
 from service.access.gate import caller_of
 from service.agora.admission import (
+    ApaasGrant,
+    ApaasTokenRequest,
     ChatGrant,
     ChatTokenRequest,
+    FpaGrant,
     RtcGrant,
     RtcTokenRequest,
     RtmGrant,
     RtmTokenRequest,
+    admit_apaas,
     admit_chat,
+    admit_fpa,
     admit_rtc,
     admit_rtm,
 )
@@ -55,3 +60,13 @@ def chat_admission(
 ) -> Admitted[ChatGrant]:
     policy = app_of(request).policy.agora
     return admit_chat(agora, caller_of(request), policy, ask)
+
+
+def apaas_admission(
+    request: web.Request, agora: AgoraSettings, ask: ApaasTokenRequest
+) -> Admitted[ApaasGrant]:
+    return admit_apaas(agora, caller_of(request), app_of(request).policy.agora, ask)
+
+
+def fpa_admission(request: web.Request, agora: AgoraSettings) -> Admitted[FpaGrant]:
+    return admit_fpa(agora, app_of(request).policy.agora)

@@ -9,20 +9,37 @@ from aiohttp import web
 from service.agora.accesstoken2 import ServiceType
 from service.agora.admission import (
     ROLES_BY_NAME,
+    ApaasTokenRequest,
     ChatTokenRequest,
     RtcTokenRequest,
     RtmTokenRequest,
 )
 from service.agora.calls import (
+    apaas_admission,
     chat_admission,
     enabled_agora,
+    fpa_admission,
     issue_time_and_salt,
     rtc_admission,
     rtm_admission,
 )
-from service.agora.issue import issue_chat_token, issue_rtc_token, issue_rtm_token, mint_rtc_token
+from service.agora.issue import (
+    issue_apaas_token,
+    issue_chat_token,
+    issue_fpa_token,
+    issue_rtc_token,
+    issue_rtm_token,
+    mint_rtc_token,
+)
 from service.agora.ncs import verify_ncs
-from service.agora.shapes import AgentTokenBody, ChatTokenBody, RtcTokenBody, RtmTokenBody
+from service.agora.shapes import (
+    AgentTokenBody,
+    ApaasTokenBody,
+    ChatTokenBody,
+    FpaTokenBody,
+    RtcTokenBody,
+    RtmTokenBody,
+)
 from service.agora.tokens import Role
 from service.context import SETTINGS
 from service.errors import ApiError, ErrorCode
@@ -82,13 +99,45 @@ async def _rtc_answer(
 async def rtm_token(request: web.Request) -> web.Response:
     agora = enabled_agora(request)
     fields = Fields(await read_json_object(request), allowed=field_names(RtmTokenBody))
+    permissions = fields.value("permissions")
+    if permissions is not None and not isinstance(permissions, dict):
+        raise ApiError.invalid_field(
+            "permissions", f"must be an object, got {json_type(permissions)}"
+        )
     ask = RtmTokenRequest(
         user_id=fields.string("user_id", required=False),
         expire=fields.integer("expire", required=False),
+        permissions=permissions,
     )
     grant = rtm_admission(request, agora, ask)
     answer = issue_rtm_token(agora, grant, **issue_time_and_salt(request))
-    token_issued("agora", "rtm", app_of(request).name)
+    kind = "rtm" if permissions is None else "rtm_permissions"
+    token_issued("agora", kind, app_of(request).name)
+    return json_response(answer)
+
+
+async def apaas_token(request: web.Request) -> web.Response:
+    agora = enabled_agora(request)
+    fields = Fields(await read_json_object(request), allowed=field_names(ApaasTokenBody))
+    ask = ApaasTokenRequest(
+        kind=fields.string("kind") or "",
+        room_uuid=fields.string("room_uuid", required=False),
+        user_uuid=fields.string("user_uuid", required=False),
+        role=fields.integer("role", required=False),
+        expire=fields.integer("expire", required=False),
+    )
+    grant = apaas_admission(request, agora, ask)
+    answer = issue_apaas_token(agora, grant, **issue_time_and_salt(request))
+    token_issued("agora", f"apaas_{ask.kind}", app_of(request).name)
+    return json_response(answer)
+
+
+async def fpa_token(request: web.Request) -> web.Response:
+    agora = enabled_agora(request)
+    Fields(await read_json_object(request, allow_empty=True), allowed=field_names(FpaTokenBody))
+    grant = fpa_admission(request, agora)
+    answer = issue_fpa_token(agora, grant, **issue_time_and_salt(request))
+    token_issued("agora", "fpa", app_of(request).name)
     return json_response(answer)
 
 

@@ -9,9 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from service.access.admission import Admitted, require_admitted
-from service.agora import accesstoken006, tokens
-from service.agora.accesstoken2 import PRIVILEGE_NAMES, RtcPrivilege, ServiceType
-from service.agora.admission import AGENT_NAMES, ROLE_NAMES, ChatGrant, RtcGrant, RtmGrant
+from service.agora import accesstoken006, accesstoken2, tokens
+from service.agora.accesstoken2 import PRIVILEGE_NAMES, RtcPrivilege, Rtm2Permissions, ServiceType
+from service.agora.admission import (
+    AGENT_NAMES,
+    ROLE_NAMES,
+    ApaasGrant,
+    ChatGrant,
+    FpaGrant,
+    RtcGrant,
+    RtmGrant,
+)
 from service.agora.rules import RENEWAL_WARNING_SECONDS
 from service.agora.settings import AgoraSettings
 from service.agora.shapes import AgoraTokenAnswer
@@ -120,15 +128,29 @@ def issue_rtm_token(
     require_admitted(admitted)
     credentials = credentials_of(agora)
     grant = admitted.value
-    token = tokens.build_rtm_token(
-        credentials,
-        grant.user_id,
-        expire=grant.expire,
-        issue_ts=issue_ts,
-        salt=salt,
-        version=agora.token_version,
-    )
-    rtm = {"user_id": grant.user_id, "privileges": {"login": issue_ts + grant.expire}}
+    rtm: dict[str, Any] = {
+        "user_id": grant.user_id,
+        "privileges": {"login": issue_ts + grant.expire},
+    }
+    if grant.permissions is None:
+        token = tokens.build_rtm_token(
+            credentials,
+            grant.user_id,
+            expire=grant.expire,
+            issue_ts=issue_ts,
+            salt=salt,
+            version=agora.token_version,
+        )
+    else:
+        token = tokens.build_rtm_token_with_permissions(
+            credentials,
+            grant.user_id,
+            grant.permissions,
+            expire=grant.expire,
+            issue_ts=issue_ts,
+            salt=salt,
+        )
+        rtm["permissions"] = _permission_names(grant.permissions)
     return _answer(
         token,
         agora.token_version,
@@ -164,6 +186,75 @@ def issue_chat_token(
         "007",  # Chat exists only in AccessToken2
         credentials.app_id,
         {"chat": chat},
+        issue_ts=issue_ts,
+        token_expire=expire,
+        privilege_expire=expire,
+    )
+
+
+def _permission_names(permissions: Rtm2Permissions) -> dict[str, dict[str, list[str]]]:
+    resources = {number: name for name, number in tokens.RTM2_RESOURCES.items()}
+    kinds = {number: name for name, number in tokens.RTM2_PERMISSIONS.items()}
+    return {
+        resources[resource]: {kinds[kind]: list(names) for kind, names in by_kind.items()}
+        for resource, by_kind in permissions.items()
+    }
+
+
+def issue_apaas_token(
+    agora: AgoraSettings, admitted: Admitted[ApaasGrant], *, issue_ts: int, salt: int
+) -> AgoraTokenAnswer:
+    """As ApaasTokenBuilder; a room user's token also logs in RTM and Chat (as the md5 of
+    its user uuid), which the grants say."""
+    require_admitted(admitted)
+    credentials = credentials_of(agora)
+    grant = admitted.value
+    token = tokens.build_apaas_token(
+        credentials,
+        grant.kind,
+        room_uuid=grant.room_uuid,
+        user_uuid=grant.user_uuid,
+        role=grant.role,
+        expire=grant.expire,
+        issue_ts=issue_ts,
+        salt=salt,
+    )
+    until = issue_ts + grant.expire
+    grants: dict[str, Any] = {"apaas": {"kind": grant.kind}}
+    if grant.kind == "room_user":
+        grants["apaas"].update(room_uuid=grant.room_uuid, user_uuid=grant.user_uuid)
+        grants["apaas"]["role"] = grant.role or -1
+        grants["rtm"] = {"user_id": grant.user_uuid, "privileges": {"login": until}}
+        chat_user = tokens.apaas_chat_user(grant.user_uuid)
+        grants["chat"] = {"user_id": chat_user, "privileges": {"user": until}}
+    elif grant.kind == "user":
+        grants["apaas"].update(user_uuid=grant.user_uuid, privileges={"user": until})
+    else:
+        grants["apaas"]["privileges"] = {"app": until}
+    return _answer(
+        token,
+        accesstoken2.VERSION,
+        credentials.app_id,
+        grants,
+        issue_ts=issue_ts,
+        token_expire=grant.expire,
+        privilege_expire=grant.expire,
+    )
+
+
+def issue_fpa_token(
+    agora: AgoraSettings, admitted: Admitted[FpaGrant], *, issue_ts: int, salt: int
+) -> AgoraTokenAnswer:
+    """As FpaTokenBuilder: valid for 24 hours."""
+    require_admitted(admitted)
+    credentials = credentials_of(agora)
+    token = tokens.build_fpa_token(credentials, issue_ts=issue_ts, salt=salt)
+    expire = tokens.FPA_TOKEN_EXPIRE
+    return _answer(
+        token,
+        accesstoken2.VERSION,
+        credentials.app_id,
+        {"fpa": {"privileges": {"login": issue_ts + expire}}},
         issue_ts=issue_ts,
         token_expire=expire,
         privilege_expire=expire,

@@ -8,10 +8,12 @@ from service.agora import community, handlers
 from service.agora.shapes import (
     AgentTokenBody,
     AgoraTokenAnswer,
+    ApaasTokenBody,
     ChatAnswer,
     ChatTokenBody,
     CommunityError,
     CommunityTokenBody,
+    FpaTokenBody,
     PingAnswer,
     RtcAnswer,
     RtcTokenBody,
@@ -58,6 +60,23 @@ api.post(
     body=RtmTokenBody,
     answer=AgoraTokenAnswer,
 )(caller_required(handlers.rtm_token))
+
+api.post(
+    "/v1/agora/apaas-token",
+    operation_id="agoraApaasToken",
+    summary="Agora APaaS / Flexible Classroom token (as ApaasTokenBuilder)",
+    body=ApaasTokenBody,
+    answer=AgoraTokenAnswer,
+)(caller_required(handlers.apaas_token))
+
+api.post(
+    "/v1/agora/fpa-token",
+    operation_id="agoraFpaToken",
+    summary="Agora FPA token (as FpaTokenBuilder)",
+    body=FpaTokenBody,
+    body_required=False,
+    answer=AgoraTokenAnswer,
+)(caller_required(handlers.fpa_token))
 
 api.post(
     "/v1/agora/chat-token",

@@ -23,6 +23,7 @@ class AgoraSettings:
     token_version: str = accesstoken2.VERSION
     allow_wildcard_channel: bool = False
     allow_chat_app_tokens: bool = False
+    allow_apaas_app_tokens: bool = False  # APaaS app tokens administer the whole app
     # Agora Notification Center's HMAC secret; unset, /agora/webhook answers 503.
     ncs_secret: str | None = field(default=None, repr=False)
 
@@ -89,6 +90,9 @@ def load_agora_settings(env: Env, dev: bool, made_up: list[str]) -> AgoraSetting
         ),
         allow_chat_app_tokens=env.flag(
             "AGORA_ALLOW_CHAT_APP_TOKENS", _DEFAULTS.allow_chat_app_tokens
+        ),
+        allow_apaas_app_tokens=env.flag(
+            "AGORA_ALLOW_APAAS_APP_TOKENS", _DEFAULTS.allow_apaas_app_tokens
         ),
         ncs_secret=env.text("AGORA_NCS_SECRET"),
     )

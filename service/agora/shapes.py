@@ -34,6 +34,25 @@ class AgentTokenBody(TypedDict, total=False):
 class RtmTokenBody(TypedDict, total=False):
     user_id: Required[str]
     expire: int
+    # Resource permissions, as buildTokenWithPermissions takes them: resource
+    # (message_channels, stream_channels, group_channels, server_groups, users) ->
+    # permission (read, write) -> names.
+    permissions: dict[str, dict[str, list[str]]]
+
+
+class ApaasTokenBody(TypedDict, total=False):
+    """APaaS (Flexible Classroom), as ApaasTokenBuilder: a user in a room, a user, or the
+    app (admin-class)."""
+
+    kind: Required[Literal["room_user", "user", "app"]]
+    room_uuid: str
+    user_uuid: str
+    role: int
+    expire: int
+
+
+class FpaTokenBody(TypedDict, total=False):
+    """FPA tokens take nothing: FpaTokenBuilder makes one 24-hour token per app."""
 
 
 class ChatTokenBody(TypedDict, total=False):

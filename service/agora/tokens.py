@@ -252,6 +252,4 @@ def build_fpa_token(credentials: AgoraCredentials, *, issue_ts: int, salt: int) 
     """As FpaTokenBuilder: FPA login (privilege lasting 0: the token's own expiry rules),
     the token valid for 24 hours."""
     service = accesstoken2.Service(accesstoken2.ServiceType.FPA, {1: 0})
-    return _build_007(
-        credentials, [service], expire=FPA_TOKEN_EXPIRE, issue_ts=issue_ts, salt=salt
-    )
+    return _build_007(credentials, [service], expire=FPA_TOKEN_EXPIRE, issue_ts=issue_ts, salt=salt)
