@@ -185,3 +185,25 @@ async def test_006_does_not_make_these_types(make_client: MakeClient) -> None:
     assert (await _mint(client, "/v1/agora/apaas-token", body))[0] == 400
     rtm = {"user_id": "u", "permissions": {"users": {"read": ["a"]}}}
     assert (await _mint(client, "/v1/agora/rtm-token", rtm))[0] == 400
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/agora/convoai-token", {"channel": "c", "uid": 5, "role": "publisher"}),
+        ("/v1/agora/stt-token", {"channel": "c", "uid": 5, "role": "subscriber"}),
+        ("/v1/agora/apaas-token", {"kind": "room_user", "room_uuid": "r", "user_uuid": "u"}),
+        ("/v1/agora/fpa-token", {}),
+        ("/v1/agora/rtm-token", {"user_id": "u", "permissions": {"users": {"read": ["v"]}}}),
+    ],
+)
+async def test_inspect_decodes_and_checks_every_new_type(
+    make_client: MakeClient, path: str, body: dict[str, Any]
+) -> None:
+    from service.agora.inspect import describe_token
+
+    client = await make_client()
+    status, answer = await _mint(client, path, body)
+    assert status == 200
+    described = describe_token(answer["token"], certificate=CERTIFICATE, channel=None, uid=None)
+    assert described["signature"] == "valid"
