@@ -205,11 +205,15 @@ AGORA_ROLES = frozenset({"publisher", "subscriber"})
 LIVEKIT_PARTICIPANT_GRANTS = frozenset({"canPublish", "canSubscribe", "canPublishData"})
 # Every boolean video grant (canPublishSources is accepted for old policy files: narrowing
 # the sources is always allowed) and destinationRoom.
-LIVEKIT_GRANTS = frozenset(
-    name
-    for name, kind in livekit_tokens.VIDEO_GRANT_TYPES.items()
-    if kind is bool or name in ("canPublishSources", "destinationRoom")
-) - {"roomJoin"}
+LIVEKIT_GRANTS = (
+    frozenset(
+        name
+        for name, kind in livekit_tokens.VIDEO_GRANT_TYPES.items()
+        if kind is bool or name in ("canPublishSources", "destinationRoom")
+    )
+    - {"roomJoin"}
+    | livekit_tokens.CLAIM_GROUP_GRANTS
+)
 LIVEKIT_SOURCES = livekit_tokens.TRACK_SOURCES
 LIVEKIT_KINDS = livekit_tokens.PARTICIPANT_KINDS
 LIVEKIT_ROOM_CONFIG = frozenset(livekit_tokens.ROOM_CONFIG_TYPES)
@@ -255,6 +259,7 @@ class LiveKitPolicy:
     max_participants: int | None = None
     max_empty_timeout: int | None = None
     max_departure_timeout: int | None = None
+    room_presets: tuple[str, ...] | None = None  # roomPreset name globs; None: any
 
 
 @dataclass(frozen=True)
@@ -289,6 +294,7 @@ _PRESENT_DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "livekit": {
         "grants": LIVEKIT_PARTICIPANT_GRANTS,
+        "room_presets": (),
         "kinds": frozenset({"standard"}),
         "metadata": False,
         "attributes": (),
@@ -321,6 +327,7 @@ _KEYS: dict[str, dict[str, tuple[str, str, frozenset[str] | None]]] = {
     "livekit": {
         "rooms": ("rooms", "patterns", None),
         "grants": ("grants", "names", LIVEKIT_GRANTS),
+        "room_presets": ("room_presets", "globs", None),
         "sources": ("sources", "names", LIVEKIT_SOURCES),
         "kinds": ("kinds", "names", LIVEKIT_KINDS),
         "max_ttl": ("max_ttl", "seconds", None),

@@ -24,6 +24,7 @@ from service.livekit.tokens import (
     GrantError,
     ParticipantGrant,
     check_participant,
+    granted_group_fields,
     participant_claims,
 )
 
@@ -150,6 +151,18 @@ def _check_participant_data(grant: ParticipantGrant, policy: LiveKitPolicy, admi
         raise PolicyDenied("attributes", f"attributes may be at most {limit} bytes in all")
 
 
+def _check_claim_groups(grant: ParticipantGrant, policy: LiveKitPolicy) -> None:
+    """Every claim-group field a token would hold must be named in the policy's grants,
+    and a room preset must match its room_presets."""
+    if policy.grants is not None:
+        for name in granted_group_fields(grant.groups):
+            if name not in policy.grants:
+                raise PolicyDenied(name, f"grant {name!r} is not allowed for you")
+    preset = grant.room_preset
+    if preset and policy.room_presets is not None and not glob_matches(policy.room_presets, preset):
+        raise PolicyDenied("roomPreset", f"room preset {preset!r} is not allowed for you")
+
+
 def _check_room_config(config: Mapping[str, Any], policy: LiveKitPolicy) -> None:
     if not config:
         return
@@ -204,6 +217,7 @@ def admit_participant(
         _check_rooms(grant.video, policy, caller)
         video = effective_video(grant.video, policy)
         _check_room_config(grant.room_config, policy)
+        _check_claim_groups(grant, policy)
     except GrantError as error:
         if error.forbidden:
             raise PolicyDenied(error.field, str(error)) from None

@@ -25,7 +25,12 @@ from service.livekit.shapes import (
     LiveKitTokenBody,
     OpenViduError,
 )
-from service.livekit.tokens import AGENT_DISPATCH_TYPES, ROOM_CONFIG_TYPES, ParticipantGrant
+from service.livekit.tokens import (
+    AGENT_DISPATCH_TYPES,
+    CLAIM_GROUP_TYPES,
+    ROOM_CONFIG_TYPES,
+    ParticipantGrant,
+)
 from service.livekit.webhook import VerifiedWebhook, summarize_event, verify_webhook
 from service.logs import get_logger
 from service.metrics import token_issued
@@ -104,11 +109,14 @@ def _object(fields: Fields, name: str) -> dict[str, Any]:
     return value
 
 
-def _video_grant(room: str | None, video: dict[str, Any]) -> dict[str, Any]:
-    """`room` is the short way to say {"roomJoin": true, "room": room}."""
+def _video_grant(room: str | None, video: dict[str, Any], *, other: bool) -> dict[str, Any]:
+    """`room` is the short way to say {"roomJoin": true, "room": room}. `other`: the
+    token grants something else (a claim group), so it may have no video grant."""
     if room is None:
-        if not video:
-            raise ApiError.invalid_field("room", "is required (or give a video grant)")
+        if not video and not other:
+            raise ApiError.invalid_field(
+                "room", "is required (or give a video grant or another claim group)"
+            )
         return video
     if video.get("room", room) != room:
         raise ApiError.invalid_field("video.room", "differs from room")
@@ -119,14 +127,23 @@ async def livekit_token(request: web.Request) -> web.Response:
     livekit = _enabled_livekit(request)
     fields = Fields(await read_json_object(request), allowed=field_names(LiveKitTokenBody))
     given = fields.string("identity", required=caller_of(request).identity is None)
+    groups = {
+        group: _object(fields, group)
+        for group in CLAIM_GROUP_TYPES
+        if fields.value(group) is not None
+    }
     grant = ParticipantGrant(
         identity=given or "",
         name=fields.string("name", required=False) or "",
         metadata=fields.string("metadata", required=False) or "",
         attributes=_object(fields, "attributes"),
         kind=fields.string("kind", required=False) or "",
-        video=_video_grant(fields.string("room", required=False), _object(fields, "video")),
+        video=_video_grant(
+            fields.string("room", required=False), _object(fields, "video"), other=bool(groups)
+        ),
         room_config=_object(fields, "roomConfig"),
+        groups=groups,
+        room_preset=fields.string("roomPreset", required=False) or "",
     )
     admitted = _admit(request, livekit, grant, fields.integer("ttl", required=False))
     issued = issue_participant_token(livekit, admitted, issued_at=_now(request))

@@ -16,6 +16,14 @@ class LiveKitTokenBody(TypedDict, total=False):
     kind: str
     video: dict[str, Any]
     roomConfig: dict[str, Any]
+    # Server-class claim groups (LIVEKIT_ALLOW_ADMIN_GRANTS and the policy's grants).
+    sip: dict[str, Any]
+    inference: dict[str, Any]
+    observability: dict[str, Any]
+    agent: dict[str, Any]
+    agentEndpoint: dict[str, Any]
+    agentThread: dict[str, Any]
+    roomPreset: str
 
 
 class LiveKitTokenAnswer(TypedDict):

@@ -83,6 +83,38 @@ AGENT_DISPATCH_TYPES: dict[str, type] = {
 }
 
 
+# The claim groups beside the video grant (livekit-api 1.2.2's Claims), by JSON name: each
+# field's type. Every one is for servers and operators (SIP trunks and calls, inference,
+# observability, agent administration, agent endpoints and threads): server-class.
+CLAIM_GROUP_TYPES: dict[str, dict[str, type]] = {
+    "sip": {"admin": bool, "call": bool},
+    "inference": {"perform": bool},
+    "observability": {"write": bool},
+    "agent": {
+        "admin": bool,
+        "simulationAdmin": bool,
+        "databaseAdmin": bool,
+        "dispatchAdmin": bool,
+    },
+    "agentEndpoint": {"call": bool, "agentName": str, "deployment": str},
+    "agentThread": {
+        "all": bool,
+        "scope": str,
+        "threadIds": list,
+        "list": bool,
+        "create": bool,
+        "write": bool,
+        "read": bool,
+        "delete": bool,
+    },
+}
+# Every claim-group field as the policy names it: "<group>.<field>".
+CLAIM_GROUP_GRANTS = frozenset(
+    f"{group}.{name}" for group, fields in CLAIM_GROUP_TYPES.items() for name in fields
+)
+MAX_ROOM_PRESET_BYTES = 256
+
+
 class GrantError(ValueError):
     """A claim LiveKit would refuse, or we will not put in a token; `field` names it.
     `forbidden` marks a server-only grant that configuration has not allowed."""
@@ -105,6 +137,9 @@ class ParticipantGrant:
     attributes: Mapping[str, str] = field(default_factory=dict)
     kind: str = ""
     room_config: Mapping[str, Any] = field(default_factory=dict)
+    # Claim groups beside the video grant (CLAIM_GROUP_TYPES), by JSON name.
+    groups: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    room_preset: str = ""
 
 
 def _size(value: str) -> int:
@@ -184,6 +219,41 @@ def check_room_config(config: Mapping[str, Any]) -> None:
             _check_string_map(f"{where}.attributes", agent["attributes"])
 
 
+def granted_group_fields(groups: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The claim-group fields a token would hold: "<group>.<field>" for every true flag
+    or non-empty value."""
+    return [
+        f"{group}.{name}"
+        for group, fields in groups.items()
+        for name, value in fields.items()
+        if value not in (False, "", [], None)
+    ]
+
+
+def check_claim_groups(groups: Mapping[str, Any], *, allow_admin: bool) -> None:
+    for group, fields in groups.items():
+        if group not in CLAIM_GROUP_TYPES:
+            raise GrantError(group, "is not a LiveKit claim group")
+        if not isinstance(fields, Mapping):
+            raise GrantError(group, "must be an object")
+        for name, value in fields.items():
+            where = f"{group}.{name}"
+            if name not in CLAIM_GROUP_TYPES[group]:
+                raise GrantError(where, f"is not a field of LiveKit's {group} grant")
+            _check_type(where, value, CLAIM_GROUP_TYPES[group][name])
+            if isinstance(value, list) and not all(isinstance(v, str) and v for v in value):
+                raise GrantError(where, "must be a list of non-empty strings")
+            if isinstance(value, str) and _size(value) > MAX_ROOM_BYTES:
+                raise GrantError(where, f"must be at most {MAX_ROOM_BYTES} bytes")
+    granted = granted_group_fields(groups)
+    if granted and not allow_admin:
+        raise GrantError(
+            granted[0],
+            "is a server grant; set LIVEKIT_ALLOW_ADMIN_GRANTS=true to issue it",
+            forbidden=True,
+        )
+
+
 def check_participant(grant: ParticipantGrant, *, allow_admin: bool) -> None:
     """LiveKit's own rules for a participant token, checked before it is signed."""
     if not grant.identity:
@@ -211,6 +281,9 @@ def check_participant(grant: ParticipantGrant, *, allow_admin: bool) -> None:
         # With an empty room, LiveKit lets the URL pick any room.
         raise GrantError("room", "is required for a token that joins a room")
     check_room_config(grant.room_config)
+    check_claim_groups(grant.groups, allow_admin=allow_admin)
+    if _size(grant.room_preset) > MAX_ROOM_PRESET_BYTES:
+        raise GrantError("roomPreset", f"must be at most {MAX_ROOM_PRESET_BYTES} bytes")
 
 
 def participant_claims(grant: ParticipantGrant) -> dict[str, Any]:
@@ -228,6 +301,12 @@ def participant_claims(grant: ParticipantGrant) -> dict[str, Any]:
         claims["attributes"] = dict(grant.attributes)
     if grant.room_config:
         claims["roomConfig"] = dict(grant.room_config)
+    for group, fields in grant.groups.items():
+        kept = {name: value for name, value in fields.items() if value not in ("", None)}
+        if kept:
+            claims[group] = kept
+    if grant.room_preset:
+        claims["roomPreset"] = grant.room_preset
     return claims
 
 
