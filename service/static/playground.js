@@ -18,11 +18,20 @@ function request () {
   const room = $('room').value
   const user = $('user').value
   const expire = Number($('expire').value)
+  const who = /^\d+$/.test(user) ? { uid: Number(user) } : { user_account: user }
   switch ($('platform').value) {
-    case 'agora': {
-      const who = /^\d+$/.test(user) ? { uid: Number(user) } : { user_account: user }
+    case 'agora':
       return ['/v1/agora/rtc-token', { channel: room, role: 'publisher', expire, ...who }]
-    }
+    case 'agora-rtm':
+      return ['/v1/agora/rtm-token', { user_id: user, expire }]
+    case 'agora-convoai':
+      return ['/v1/agora/convoai-token', { channel: room, role: 'publisher', expire, ...who }]
+    case 'agora-stt':
+      return ['/v1/agora/stt-token', { channel: room, role: 'subscriber', expire, ...who }]
+    case 'agora-apaas':
+      return ['/v1/agora/apaas-token', { kind: 'room_user', room_uuid: room, user_uuid: user, expire }]
+    case 'agora-fpa':
+      return ['/v1/agora/fpa-token', {}]
     case 'livekit':
       return ['/v1/livekit/token', { room, identity: user, ttl: Math.max(expire, 61) }]
     default:
@@ -42,7 +51,8 @@ async function inflate (bytes) {
 
 // AccessToken2 (007): little-endian integers, u16-length-prefixed strings.
 const RTC_PRIVILEGES = { 1: 'join_channel', 2: 'publish_audio_stream', 3: 'publish_video_stream', 4: 'publish_data_stream' }
-const SERVICES = { 1: 'rtc', 2: 'rtm', 5: 'chat' }
+const SERVICES = { 1: 'rtc', 2: 'rtm', 4: 'fpa', 5: 'chat', 7: 'apaas', 8: 'rtm2', 9: 'convoai', 10: 'stt' }
+const RTM2_RESOURCES = ['message_channels', 'stream_channels', 'group_channels', 'server_groups', 'users']
 async function decodeAgora (token) {
   const data = await inflate(base64Bytes(token.slice(3)))
   const view = new DataView(data.buffer)
@@ -64,7 +74,21 @@ async function decodeAgora (token) {
       privileges[type === 1 ? RTC_PRIVILEGES[id] : id] = { seconds, expires_at: decoded.issued_at + seconds }
     }
     const service = { name: SERVICES[type] || type, privileges }
-    if (type === 1) { service.channel = str(); service.uid = str() } else if (type === 2 || type === 5) { service.user_id = str() } else break
+    if (type === 1) { service.channel = str(); service.uid = str() } else if (type === 2 || type === 5) { service.user_id = str() } else if (type === 7) {
+      service.room_uuid = str(); service.user_uuid = str(); service.role = view.getInt16(at, true); at += 2
+    } else if (type === 8) {
+      service.user_id = str()
+      service.permissions = {}
+      for (let r = u16(); r > 0; r--) {
+        const resource = RTM2_RESOURCES[u16()]
+        service.permissions[resource] = {}
+        for (let k = u16(); k > 0; k--) {
+          const kind = u16() === 0 ? 'read' : 'write'
+          service.permissions[resource][kind] = []
+          for (let n = u16(); n > 0; n--) service.permissions[resource][kind].push(str())
+        }
+      }
+    } else if (!SERVICES[type]) break
     decoded.services.push(service)
   }
   return decoded

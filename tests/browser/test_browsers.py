@@ -97,6 +97,19 @@ def test_the_playground_mints_and_decodes_a_token_for_each_platform(
         "publish_video_stream",
         "publish_data_stream",
     }
+    names = {
+        kind: [service["name"] for service in results[kind]["services"]]
+        for kind in ("agora-rtm", "agora-convoai", "agora-stt", "agora-apaas", "agora-fpa")
+    }
+    assert names == {
+        "agora-rtm": ["rtm"],
+        "agora-convoai": ["rtc", "rtm", "convoai"],
+        "agora-stt": ["rtc", "rtm", "stt"],
+        "agora-apaas": ["rtm", "chat", "apaas"],
+        "agora-fpa": ["fpa"],
+    }
+    apaas = results["agora-apaas"]["services"][2]
+    assert (apaas["room_uuid"], apaas["user_uuid"]) == ("demo", "42")
     assert (results["livekit"]["sub"], results["livekit"]["video"]["room"]) == ("42", "demo")
     assert (results["videosdk"]["participantId"], results["videosdk"]["roomId"]) == ("42", "demo")
     assert results["countdown"].endswith(" s")

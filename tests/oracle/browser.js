@@ -13,7 +13,9 @@ const ARGS = [
 async function playground (page, url, screenshot) {
   await page.goto(url)
   const results = {}
-  for (const platform of ['agora', 'livekit', 'videosdk']) {
+  const platforms = ['agora', 'agora-rtm', 'agora-convoai', 'agora-stt', 'agora-apaas', 'agora-fpa',
+    'livekit', 'videosdk']
+  for (const platform of platforms) {
     await page.selectOption('#platform', platform)
     await page.fill('#room', 'demo')
     await page.fill('#user', '42')
