@@ -37,6 +37,7 @@ from service.agora.rules import (
 from service.agora.settings import AgoraSettings
 from service.agora.tokens import (
     APAAS_KINDS,
+    FPA_TOKEN_EXPIRE,
     RTM2_PERMISSIONS,
     RTM2_RESOURCES,
     Role,
@@ -426,6 +427,9 @@ def admit_apaas(
         return admitted(ApaasGrant("user", "", user, -1, expire))
     if not ask.room_uuid:
         raise ApiError.invalid_field("room_uuid", "is required for a room_user token")
+    # A room user's token also logs in RTM and Chat: both must be allowed.
+    if not policy.rtm or not policy.chat:
+        raise PolicyDenied("kind", "a room_user token logs in RTM and Chat, not allowed for you")
     if len(ask.room_uuid) > MAX_RTM_RESOURCE_LENGTH:
         raise ApiError.invalid_field(
             "room_uuid", f"must be at most {MAX_RTM_RESOURCE_LENGTH} characters"
@@ -443,6 +447,13 @@ def admit_fpa(agora: AgoraSettings, policy: AgoraPolicy) -> Admitted[FpaGrant]:
         raise ApiError(400, ErrorCode.INVALID_FIELD, "FPA tokens need AGORA_TOKEN_VERSION=007")
     if not policy.fpa:
         raise PolicyDenied(None, "FPA tokens are not allowed for you")
+    # The official builder fixes an FPA token's life at 24 hours: a shorter maximum, in
+    # the configuration or the policy, rules them out.
+    longest = min(agora.max_token_expire, policy.max_expire or FPA_TOKEN_EXPIRE)
+    if longest < FPA_TOKEN_EXPIRE:
+        raise PolicyDenied(
+            None, f"FPA tokens last {FPA_TOKEN_EXPIRE} seconds; you may have at most {longest}"
+        )
     return admitted(FpaGrant())
 
 

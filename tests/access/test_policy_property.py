@@ -60,6 +60,12 @@ _AGORA = st.fixed_dictionaries(
         "rtm": st.booleans(),
         "chat": st.booleans(),
         "chat_app": st.booleans(),
+        "convoai": st.booleans(),
+        "stt": st.booleans(),
+        "rtm_permissions": st.booleans(),
+        "apaas": st.booleans(),
+        "apaas_app": st.booleans(),
+        "fpa": st.booleans(),
     },
 )
 _LIVEKIT = st.fixed_dictionaries(
@@ -131,6 +137,7 @@ _WORLD = st.builds(
     switches=st.fixed_dictionaries(
         {
             "chat_app": st.booleans(),
+            "apaas_app": st.booleans(),
             "livekit_admin": st.booleans(),
             "allow_mod": st.booleans(),
             "crawler": st.booleans(),
@@ -177,6 +184,36 @@ def _agora_requests() -> st.SearchStrategy[tuple[str, str, Any]]:
             ),
         ),
         st.just(("GET", "/chat/app/", None)),
+        st.builds(
+            lambda path, r, p, user: (
+                "POST",
+                path,
+                {"channel": r, "role": p, **({"rtm_user_id": user} if user else {})},
+            ),
+            st.sampled_from(["/v1/agora/convoai-token", "/v1/agora/stt-token"]),
+            room,
+            role,
+            st.sampled_from([None, "42", "bot"]),
+        ),
+        st.builds(
+            lambda kind, r: (
+                "POST",
+                "/v1/agora/apaas-token",
+                {"kind": kind, "room_uuid": r} if kind == "room_user" else {"kind": kind},
+            ),
+            st.sampled_from(["room_user", "user", "app"]),
+            room,
+        ),
+        st.just(("POST", "/v1/agora/fpa-token", {})),
+        st.builds(
+            lambda resource, r: (
+                "POST",
+                "/v1/agora/rtm-token",
+                {"permissions": {resource: {"read": [r]}}},
+            ),
+            st.sampled_from(["message_channels", "stream_channels", "users"]),
+            st.sampled_from([*ROOMS, "*"]),
+        ),
         st.builds(
             lambda r: ("POST", "/getToken", {"tokenType": "rtm", "uid": "alice", "channel": r}),
             room,
@@ -255,7 +292,10 @@ async def _client_for(make_client: MakeClient, world: World) -> Any:
     switches = world.switches
     configured = replace(
         make_settings(access=access),
-        agora=agora_settings(allow_chat_app_tokens=switches["chat_app"]),
+        agora=agora_settings(
+            allow_chat_app_tokens=switches["chat_app"],
+            allow_apaas_app_tokens=switches["apaas_app"],
+        ),
         livekit=livekit_settings(allow_admin_grants=switches["livekit_admin"]),
         videosdk=videosdk_settings(
             allow_mod_tokens=switches["allow_mod"], allow_crawler_tokens=switches["crawler"]
@@ -264,14 +304,34 @@ async def _client_for(make_client: MakeClient, world: World) -> Any:
     return await make_client(configured, clock=time.time)
 
 
+def _allowed(section: dict[str, Any] | None, key: str, present_default: bool) -> bool:
+    """A flag of the agora section: as written, else its default when the section is
+    present, else allowed."""
+    if section is None:
+        return True
+    return bool(section.get(key, present_default))
+
+
 def _check_agora(world: World, parsed: dict[str, Any]) -> None:
-    section = world.section("agora") or {}
+    present = world.section("agora")
+    section = present or {}
     assert parsed["signature_valid"]
+    types = {service["type"] for service in parsed["services"]}
+    if 9 in types:
+        assert _allowed(present, "convoai", False)
+    if 10 in types:
+        assert _allowed(present, "stt", False)
+    if 4 in types:
+        assert _allowed(present, "fpa", False)
+    if 7 in types:
+        assert _allowed(present, "apaas", True)
+    apaas_token = 7 in types
     maximum = section.get("max_expire", 86_400)
     assert parsed["expire"] <= maximum
     for service in parsed["services"]:
         for seconds in service["privileges"].values():
-            assert 0 < seconds <= parsed["expire"]
+            # FPA's login privilege is 0 in the official builder: as long as the token.
+            assert 0 < seconds <= parsed["expire"] or (service["type"] == 4 and seconds == 0)
         kind = service["type"]
         if kind == 1:  # RTC
             assert world.room_allowed("agora", service["channel_name"]), service
@@ -288,8 +348,27 @@ def _check_agora(world: World, parsed: dict[str, Any]) -> None:
             if "2" in service["privileges"]:  # the app (admin) privilege
                 assert world.switches["chat_app"]
                 assert section.get("chat_app", not world.section("agora"))
-            else:
+            elif not apaas_token:  # an APaaS room user's Chat id is its uuid's md5
                 assert service["user_id"] == world.sub
+        elif kind == 7:  # APaaS
+            if "3" in service["privileges"]:  # the app (admin) privilege
+                assert world.switches["apaas_app"]
+                assert _allowed(present, "apaas_app", False)
+            else:
+                assert service["user_uuid"] == world.sub
+            if service["room_uuid"]:
+                assert world.room_allowed("agora", service["room_uuid"])
+        elif kind == 8:  # RTM with permissions
+            assert section.get("rtm", True)
+            assert _allowed(present, "rtm_permissions", False)
+            assert service["user_id"] == world.sub
+            for resource, by_kind in service["permissions"]["details"].items():
+                for names in by_kind.values():
+                    for name in names:
+                        if "channels" in section:
+                            assert resource in ("0", "1", "2")  # channels only
+                            assert name != "*" or "*" in section["channels"]
+                            assert name == "*" or world.room_allowed("agora", name)
 
 
 def _check_livekit(world: World, token: str) -> None:
