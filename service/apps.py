@@ -165,7 +165,7 @@ class AppRegistry:
         """Build the set again (re-reading APPS_FILE) and swap it in whole. A file that
         does not load keeps the current set, and the reason is logged. True if swapped."""
         if self._reload is None:
-            log.warning("SIGHUP: APPS_FILE is not set; there is nothing to reload")
+            log.warning("SIGHUP: this service was built without a way to read its apps again")
             return False
         try:
             apps = self._reload()

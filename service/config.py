@@ -90,6 +90,25 @@ def _origins(env: Env) -> tuple[str, ...]:
     return origins or ("*",)
 
 
+def _environment_reader(environ: Mapping[str, str], dev: bool) -> Callable[[], Apps]:
+    """How SIGHUP reads the environment's one app again: the files it names (POLICY_FILE,
+    LIVEKIT_KEY_FILE, a webhook key's PEM file) are read afresh; a broken one raises
+    ConfigError and the running app stays."""
+
+    def read() -> Apps:
+        env = Env(environ)
+        single = app_from_environment(
+            load_agora_settings(env, dev, []),
+            load_livekit_settings(env, dev, []),
+            load_videosdk_settings(env, dev, []),
+            load_access_settings(env),
+            load_event_settings(env),
+        )
+        return Apps.of([single])
+
+    return read
+
+
 def load_settings(
     environ: Mapping[str, str],
     *,
@@ -119,6 +138,8 @@ def load_settings(
         file_apps, reader = load_apps(environ, access)
         if access.mode == "api-key" and not any(app.api_keys for app in file_apps):
             raise ConfigError("APPS_FILE: AUTH_MODE=api-key, but no app lists api_keys")
+    else:
+        reader = _environment_reader(dict(environ), dev)
     if port is None:
         port = env.integer("SERVER_PORT", DEFAULT_PORT, minimum=0, maximum=65535)
     elif not 0 <= port <= 65535:
