@@ -35,7 +35,7 @@ from service.env import ConfigError, Env
 from service.errors import ApiError, ErrorCode
 from service.livekit.settings import LiveKitSettings, load_livekit_settings
 from service.logs import get_logger
-from service.store.settings import MIN_FORWARD_SECRET_LENGTH, EventSettings
+from service.store.settings import EventSettings, forward_secret_error
 from service.videosdk.settings import VideoSdkSettings, load_videosdk_settings
 
 log = get_logger("service.apps")
@@ -406,10 +406,9 @@ def _app(
     if forward_url is not None:
         if not isinstance(forward_url, str) or not forward_url.startswith(("http://", "https://")):
             raise ConfigError(f"APPS_FILE: {where}.forward_url: must be an http(s):// URL")
-        if not isinstance(forward_secret, str) or len(forward_secret) < MIN_FORWARD_SECRET_LENGTH:
+        if (problem := forward_secret_error(forward_secret)) is not None:
             raise ConfigError(
-                f"APPS_FILE: {where}.forward_secret: must be set, at least "
-                f"{MIN_FORWARD_SECRET_LENGTH} characters, with forward_url"
+                f"APPS_FILE: {where}.forward_secret: {problem}; it is required with forward_url"
             )
     rate_where = f"{where}.rate_limits"
     return App(

@@ -20,13 +20,20 @@ visible in the events API with state "dead") so it cannot block its room forever
 lives in the store, so pending deliveries resume after a restart; a lease in the store
 keeps one forwarder per app active across processes.
 
-Each request is signed so the app can check it came from us:
-X-RTC-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>.
+Each request is signed as Standard Webhooks (standardwebhooks.com) has it, so the app can
+check it came from us with any Standard Webhooks library: webhook-id (the same on every
+attempt of an event), webhook-timestamp (this attempt's unix seconds) and
+webhook-signature, "v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>." + body)>" for each
+configured secret, space-separated, so a receiver holding any one of them (a secret being
+rotated) accepts it. The deprecated X-RTC-Signature, t=<unix seconds>,v1=<hex
+HMAC-SHA256(first secret, "<t>." + body)>, is still sent for this release, so receivers
+that check it keep working until they move.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -42,6 +49,7 @@ import aiohttp
 
 from service.logs import get_logger
 from service.store.base import EventStore, StoredEvent, StoreUnavailable, lease_name, safe_name
+from service.store.settings import forward_secrets, signing_key
 
 if TYPE_CHECKING:
     from service.apps import Apps
@@ -73,13 +81,32 @@ def envelope(event: StoredEvent) -> bytes:
 
 
 def signature_header(secret: str, timestamp: int, body: bytes) -> str:
+    """The deprecated X-RTC-Signature (kept for one release): keyed with the secret's text."""
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"t={timestamp},v1={digest.hexdigest()}"
 
 
+def message_id(event: StoredEvent) -> str:
+    """The event's webhook-id: the same on every attempt and after a restart, and derived
+    from what the store deduplicates on (app, provider, platform event id) rather than the
+    cursor, so a store started afresh never reuses one a receiver has already seen."""
+    name = "\0".join((event.app, event.provider, event.event_id)).encode()
+    return "evt_" + hashlib.sha256(name).hexdigest()[:32]
+
+
+def standard_signature(keys: tuple[bytes, ...], msg_id: str, timestamp: int, body: bytes) -> str:
+    """webhook-signature: one "v1,<base64 HMAC-SHA256>" per key, space-separated."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return " ".join(
+        "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+        for key in keys
+    )
+
+
 @dataclass(frozen=True)
 class Target:
-    """Where one app's events go, and the secret they are signed with."""
+    """Where one app's events go, and the secrets they are signed with (as configured:
+    one, or several separated by spaces or commas)."""
 
     app: str
     url: str
@@ -114,7 +141,9 @@ class AppForwarder:
         self._app = target.app
         self._lease = lease_name(target.app)
         self._url = target.url
-        self._secret = target.secret
+        secrets = forward_secrets(target.secret)
+        self._legacy_secret = secrets[0]
+        self._keys = tuple(signing_key(secret) for secret in secrets)
         self._max_attempts = retries.max_attempts
         self._timeout = aiohttp.ClientTimeout(total=retries.timeout)
         self._backoff = retries.backoff
@@ -174,13 +203,18 @@ class AppForwarder:
 
     async def _attempt(self, event: StoredEvent) -> str | None:
         body = envelope(event)
+        timestamp = int(self._clock())
+        msg_id = message_id(event)
         headers = {
             "Content-Type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": standard_signature(self._keys, msg_id, timestamp, body),
             "X-RTC-Event-Id": safe_name(event.event_id) or "",
             "X-RTC-App": event.app,
             "X-RTC-Provider": event.provider,
             "X-RTC-Delivery-Attempt": str(event.attempts + 1),
-            "X-RTC-Signature": signature_header(self._secret, int(self._clock()), body),
+            "X-RTC-Signature": signature_header(self._legacy_secret, timestamp, body),
         }
         async with self._limit:
             try:

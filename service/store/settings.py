@@ -3,11 +3,17 @@ token of the events API: read from the environment once."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from dataclasses import dataclass, field
 
 from service.env import ConfigError, Env
 
 MIN_FORWARD_SECRET_LENGTH = 16
+# Standard Webhooks' secret form: "whsec_" + the base64 of the key.
+WHSEC_PREFIX = "whsec_"
+_SEPARATORS = re.compile(r"[\s,]+")
 # Replays are refused inside this window at most: well inside the 30 days dedupe markers
 # are kept.
 LONGEST_WEBHOOK_MAX_AGE = 7 * 86_400.0
@@ -33,6 +39,46 @@ class EventSettings:
 _DEFAULTS = EventSettings()
 
 
+def forward_secrets(text: str) -> tuple[str, ...]:
+    """The secrets of WEBHOOK_FORWARD_SECRET (or an app's forward_secret): one, or several
+    separated by spaces or commas while one is rotated out; each signs every forward."""
+    return tuple(secret for secret in _SEPARATORS.split(text) if secret)
+
+
+def signing_key(secret: str) -> bytes:
+    """The HMAC key of one secret: a `whsec_` secret's base64-decoded part, as Standard
+    Webhooks has it; any other secret's own UTF-8 bytes (a receiver passes them to its
+    library as the raw key). Only for a secret forward_secret_error() accepts."""
+    if secret.startswith(WHSEC_PREFIX):
+        return base64.b64decode(secret.removeprefix(WHSEC_PREFIX), validate=True)
+    return secret.encode()
+
+
+def forward_secret_error(text: object) -> str | None:
+    """Why a configured secret list cannot sign forwards, in a few words (never quoting a
+    secret), or None when every secret in it can."""
+    if not isinstance(text, str) or not (secrets := forward_secrets(text)):
+        return f"must be set, at least {MIN_FORWARD_SECRET_LENGTH} characters"
+    for number, secret in enumerate(secrets, 1):
+        which = f"secret {number} of {len(secrets)}" if len(secrets) > 1 else "the secret"
+        if secret.startswith(WHSEC_PREFIX):
+            try:
+                key = signing_key(secret)
+            except (binascii.Error, ValueError):
+                return f"{which} starts with {WHSEC_PREFIX!r} but the rest is not valid base64"
+            if len(key) < MIN_FORWARD_SECRET_LENGTH:
+                return (
+                    f"{which} is a {WHSEC_PREFIX!r} key of {len(key)} bytes; "
+                    f"at least {MIN_FORWARD_SECRET_LENGTH} are needed"
+                )
+        elif len(secret) < MIN_FORWARD_SECRET_LENGTH:
+            return (
+                f"{which} has {len(secret)} characters; "
+                f"at least {MIN_FORWARD_SECRET_LENGTH} are needed"
+            )
+    return None
+
+
 def load_event_settings(env: Env) -> EventSettings:
     forward_url = env.text("WEBHOOK_FORWARD_URL")
     forward_secret = env.text("WEBHOOK_FORWARD_SECRET")
@@ -41,11 +87,11 @@ def load_event_settings(env: Env) -> EventSettings:
             raise ConfigError(
                 f"WEBHOOK_FORWARD_URL: must be an http(s):// URL, got {forward_url!r}"
             )
-        if forward_secret is None or len(forward_secret) < MIN_FORWARD_SECRET_LENGTH:
+        if (problem := forward_secret_error(forward_secret)) is not None:
             raise ConfigError(
-                f"WEBHOOK_FORWARD_SECRET: must be set, at least {MIN_FORWARD_SECRET_LENGTH} "
-                "characters, when WEBHOOK_FORWARD_URL is set (the app checks our signature "
-                "with it)"
+                f"WEBHOOK_FORWARD_SECRET: {problem}; it is required with WEBHOOK_FORWARD_URL "
+                "(the app checks our signature with it; several, for rotation, are separated "
+                "by spaces or commas)"
             )
     redis_url = env.text("REDIS_URL")
     if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
