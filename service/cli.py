@@ -1,4 +1,5 @@
-"""Command line: `serve` (the default), `agora-token` and `inspect`."""
+"""Command line: `serve` (the default), `check-config`, `agora-token`, `inspect` and
+`loadtest`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from service import __version__
 from service.access.callers import ANONYMOUS
@@ -27,12 +29,13 @@ from service.agora.issue import issue_chat_token, issue_rtc_token, issue_rtm_tok
 from service.agora.salts import random_salt
 from service.agora.wire import TokenFormatError
 from service.apps import App
-from service.config import ConfigError, Settings, load_settings
+from service.config import ConfigError, Settings, load_settings, summarize_settings
+from service.env import Env
 from service.errors import ApiError
 from service.store.base import StoreUnavailable
 
 PROG = "rtc-token-service"
-COMMANDS = ("serve", "agora-token", "inspect", "loadtest")
+COMMANDS = ("serve", "check-config", "agora-token", "inspect", "loadtest")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,6 +58,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="bind 127.0.0.1 and fill missing credentials with development values",
     )
+
+    check = commands.add_parser(
+        "check-config",
+        help="read the configuration as serve would, print a summary without secrets, and exit",
+    )
+    check.add_argument("--host", help="as serve's --host")
+    check.add_argument("--port", type=int, help="as serve's --port")
+    check.add_argument("--workers", type=int, help="as serve's --workers")
+    check.add_argument("--dev", action="store_true", help="as serve's --dev")
+    check.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     mint = commands.add_parser("agora-token", help="mint an Agora token from the command line")
     mint.add_argument("--dev", action="store_true", help="use development credentials if unset")
@@ -146,6 +159,63 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _summary_lines(summary: dict[str, Any]) -> list[str]:
+    workers = summary["workers"]
+    lines = [
+        f"{PROG}: configuration OK" + (" (--dev)" if summary["dev"] else ""),
+        f"  listen:       {summary['host']}:{summary['port']}, {_count(workers, 'worker')}",
+        f"  apps:         {len(summary['apps'])} (from {summary['apps_source']})",
+    ]
+    for app in summary["apps"]:
+        enabled = [name for name, on in app["platforms"].items() if on]
+        details = [
+            "platforms " + (", ".join(enabled) or "none"),
+            _count(app["api_keys"], "API key"),
+            "policy" if app["policy"] else "no policy",
+        ]
+        if app["forward_host"]:
+            details.append(f"forwards to {app['forward_host']}")
+        if app["own_login_rules"]:
+            details.append("own login-token rules")
+        lines.append(f"    {app['name']}: {'; '.join(details)}")
+    auth = summary["auth_mode"]
+    if auth == "api-key":
+        auth += f" ({_count(summary['api_keys'], 'service-wide API key')})"
+    elif summary["login_tokens"]:
+        auth += f" (login tokens: {summary['login_tokens']})"
+    store = summary["event_store"]
+    if summary["events_db_path"]:
+        store += f" ({summary['events_db_path']})"
+    lines += [
+        f"  AUTH_MODE:    {auth}",
+        f"  POLICY_FILE:  {'set' if summary['policy'] else 'unset (no policy)'}",
+        f"  event store:  {store}",
+        f"  forwarding:   {summary['forward_host'] or 'off'}",
+        f"  events API:   {'on' if summary['events_api'] else 'off (EVENTS_API_TOKEN unset)'}",
+    ]
+    if summary["trusted_proxies"]:
+        lines.append(f"  proxies:      {', '.join(summary['trusted_proxies'])}")
+    if summary["secret_files"]:
+        lines.append(f"  secret files: {', '.join(summary['secret_files'])}")
+    lines += [f"  warning: {warning}" for warning in summary["warnings"]]
+    return lines
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    """Everything serve reads, read the same way (every file it names too), then a summary
+    that holds no secret. A bad value raises ConfigError, printed as serve prints it."""
+    settings = load_settings(
+        os.environ, dev=args.dev, host=args.host, port=args.port, workers=args.workers
+    )
+    summary = summarize_settings(settings, os.environ)
+    print(json.dumps(summary, indent=2) if args.json else "\n".join(_summary_lines(summary)))
+    return 0
+
+
 def _app(settings: Settings, name: str | None) -> App:
     """The app `name` (or the default one) among the configured apps."""
     apps = settings.apps()
@@ -186,7 +256,7 @@ def _mint(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    certificate = args.certificate or os.environ.get("AGORA_APP_CERTIFICATE") or None
+    certificate = args.certificate or Env(os.environ).text("AGORA_APP_CERTIFICATE")
     if args.app_name is not None:
         credentials = _app(load_settings(os.environ), args.app_name).agora.credentials
         if credentials is None:
@@ -231,6 +301,8 @@ def _loadtest(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(_with_default_command(sys.argv[1:] if argv is None else argv))
     try:
+        if args.command == "check-config":
+            return _check_config(args)
         if args.command == "agora-token":
             return _mint(args)
         if args.command == "inspect":

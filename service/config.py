@@ -9,17 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
 
+from service.access.policy import ALLOW_ALL
 from service.access.settings import AccessSettings, load_access_settings
 from service.agora.settings import AgoraSettings, load_agora_settings
 from service.apps import CREDENTIAL_VARIABLES, Apps, app_from_environment, load_apps
-from service.env import ConfigError, Env
+from service.env import SECRET_VARIABLES, ConfigError, Env
 from service.livekit.settings import LiveKitSettings, load_livekit_settings
 from service.proxy import Network, parse_networks
 from service.store.settings import EventSettings, load_event_settings
 from service.videosdk.settings import VideoSdkSettings, load_videosdk_settings
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+__all__ = ["ConfigError", "Settings", "load_settings", "summarize_settings"]
 
 DEFAULT_PORT = 6080  # where OpenVidu deployments send webhooks
 DEV_HOST = "127.0.0.1"
@@ -122,11 +125,14 @@ def load_settings(
     apps_file = env.text("APPS_FILE")
     if apps_file is not None:
         for name in sorted(CREDENTIAL_VARIABLES):
-            if env.text(name) is not None:
+            if (given := env.source(name)) is not None:
                 raise ConfigError(
-                    f"{name}: set while APPS_FILE is set; give each app its credentials in "
+                    f"{given}: set while APPS_FILE is set; give each app its credentials in "
                     "APPS_FILE"
                 )
+    # Every secret's _FILE twin read once, here: a file named is a file checked, whether or
+    # not this configuration uses the value, and APPS_FILE's apps inherit values, not paths.
+    resolved = env.resolved()
     made_up: list[str] = []
     agora = load_agora_settings(env, dev, made_up)
     livekit = load_livekit_settings(env, dev, made_up)
@@ -135,7 +141,7 @@ def load_settings(
     access = load_access_settings(env, apps_file=apps_file is not None)
     file_apps, reader = None, None
     if apps_file is not None:
-        file_apps, reader = load_apps(environ, access)
+        file_apps, reader = load_apps(resolved, access)
         if access.mode == "api-key" and not any(app.api_keys for app in file_apps):
             raise ConfigError("APPS_FILE: AUTH_MODE=api-key, but no app lists api_keys")
     else:
@@ -184,3 +190,73 @@ def load_settings(
         file_apps=file_apps,
         apps_reader=reader,
     )
+
+
+# --- What check-config prints ----------------------------------------------------------------
+
+
+def _host(url: str | None) -> str | None:
+    """A URL's host alone: no scheme, user, password, path or query."""
+    return urlsplit(url).hostname if url else None
+
+
+def summarize_settings(settings: Settings, environ: Mapping[str, str]) -> dict[str, Any]:
+    """What a configuration amounts to, with no secret in it: no credential, key, token,
+    password or URL path, only names, counts, switches and hosts. `environ` is the one
+    `settings` were read from; it says which secrets came from files (names only)."""
+    env = Env(environ)
+    access, events = settings.access, settings.events
+    apps = settings.apps()
+    warnings = []
+    if settings.made_up:
+        warnings.append(
+            "development values in use (never in production): " + ", ".join(settings.made_up)
+        )
+    if access.mode == "none" and not settings.dev:
+        warnings.append("AUTH_MODE=none: anyone who reaches the service gets tokens")
+    short = sum(len(app.livekit.short_secret_keys) for app in apps)
+    if short and "LIVEKIT_API_SECRET" not in settings.made_up:
+        warnings.append(f"{short} LiveKit API secret(s) shorter than 32 characters")
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "dev": settings.dev,
+        "apps_source": "APPS_FILE" if settings.file_apps is not None else "environment",
+        "apps": [
+            {
+                "name": app.name,
+                "platforms": {
+                    "agora": app.agora.enabled,
+                    "livekit": app.livekit.enabled,
+                    "videosdk": app.videosdk.enabled,
+                },
+                "api_keys": len(app.api_keys),
+                "policy": app.policy != ALLOW_ALL,
+                "forward_host": _host(app.forward_url),
+                "own_login_rules": app.jwt is not None,
+            }
+            for app in apps
+        ],
+        "auth_mode": access.mode,
+        "api_keys": len(access.api_keys),
+        "login_tokens": None
+        if access.jwt is None
+        else (
+            "HS256 secret"
+            if access.jwt.secret is not None
+            else f"JWKS at {_host(access.jwt.jwks_url)}"
+        ),
+        "policy": env.text("POLICY_FILE") is not None,
+        "event_store": "redis" if events.redis_url else "sqlite",
+        "events_db_path": None if events.redis_url else events.db_path,
+        "forward_host": _host(events.forward_url),
+        "events_api": events.api_token is not None,
+        "trusted_proxies": [str(network) for network in settings.trusted_proxies],
+        "secret_files": sorted(
+            given
+            for name in SECRET_VARIABLES
+            if (given := env.source(name)) is not None and given != name
+        ),
+        "warnings": warnings,
+    }
