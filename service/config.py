@@ -152,8 +152,13 @@ def load_settings(
         raise ConfigError(f"--port: must be between 0 and 65535, got {port}")
     if workers is not None and not 1 <= workers <= MAX_WORKERS:
         raise ConfigError(f"--workers: must be between 1 and {MAX_WORKERS}, got {workers}")
+    if host is None:
+        # --dev binds loopback whatever SERVER_HOST says (a .env made for a container often
+        # sets 0.0.0.0, and development credentials must not be served to the network);
+        # only --host on the same command line moves it.
+        host = DEV_HOST if dev else env.text("SERVER_HOST") or _DEFAULTS.host
     return Settings(
-        host=host or env.text("SERVER_HOST") or (DEV_HOST if dev else _DEFAULTS.host),
+        host=host,
         port=port,
         dev=dev,
         log_format=env.choice("LOG_FORMAT", "console" if dev else "json", ("json", "console")),

@@ -65,6 +65,16 @@ def test_command_line_host_and_port_win_over_the_environment() -> None:
     assert (settings.host, settings.port) == ("::1", 7001)
 
 
+def test_dev_binds_loopback_even_when_server_host_says_otherwise() -> None:
+    assert load_settings({"SERVER_HOST": "0.0.0.0"}, dev=True).host == "127.0.0.1"
+    assert load_settings({"SERVER_HOST": "10.0.0.1"}).host == "10.0.0.1"
+
+
+def test_dev_binds_another_address_only_when_the_command_line_says_so() -> None:
+    settings = load_settings({"SERVER_HOST": "10.0.0.1"}, dev=True, host="0.0.0.0")
+    assert settings.host == "0.0.0.0"
+
+
 def test_server_port_from_the_environment() -> None:
     assert load_settings({"SERVER_PORT": "7000"}).port == 7000
 

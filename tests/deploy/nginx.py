@@ -1,4 +1,5 @@
-"""A real nginx on 127.0.0.1, configured with deploy/nginx's proxy snippet, for tests."""
+"""A real nginx on 127.0.0.1, configured with deploy/nginx's proxy and internal-routes
+snippets (as the shipped sites include them), for tests."""
 
 from __future__ import annotations
 
@@ -19,7 +20,20 @@ from cryptography.x509.oid import NameOID
 
 from tests.helpers import free_port
 
-SNIPPET = Path(__file__).parents[2] / "deploy" / "nginx" / "rtc-token-service-proxy.conf"
+NGINX = Path(__file__).parents[2] / "deploy" / "nginx"
+SNIPPET = NGINX / "rtc-token-service-proxy.conf"
+INTERNAL = NGINX / "rtc-token-service-internal.conf"
+SNIPPET_PATH = "/etc/nginx/snippets/rtc-token-service-proxy.conf"
+INTERNAL_PATH = "/etc/nginx/snippets/rtc-token-service-internal.conf"
+
+
+def internal_snippet(folder: Path) -> Path:
+    """deploy/nginx's internal-routes snippet, including the proxy snippet from here."""
+    text = INTERNAL.read_text()
+    assert SNIPPET_PATH in text
+    copy = folder / INTERNAL.name
+    copy.write_text(text.replace(SNIPPET_PATH, str(SNIPPET)))
+    return copy
 
 
 def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
@@ -55,6 +69,7 @@ def nginx_in_front_of(upstream_port: int, folder: Path) -> Iterator[int]:
     if nginx is None:
         pytest.skip("nginx is not installed: apt-get install nginx")
     port = free_port()
+    internal = internal_snippet(folder)
     user = "user root;\n" if os.geteuid() == 0 else ""
     (folder / "nginx.conf").write_text(
         f"""{user}worker_processes 1;
@@ -74,6 +89,8 @@ http {{
     }}
     server {{
         listen 127.0.0.1:{port};
+        server_tokens off;
+        include {internal};
         location / {{
             include {SNIPPET};
         }}

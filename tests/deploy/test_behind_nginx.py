@@ -135,3 +135,29 @@ def test_forwarding_headers_from_an_untrusted_peer_are_ignored(
     }
     _request(service, "GET", "/healthz", headers=headers, source="127.0.0.3")
     assert _logged_client(log, "spoof-direct") == "127.0.0.3"
+
+
+@pytest.mark.parametrize(
+    "path", ["/metrics", "/v1/events", "/v1/events?limit=1", "/playground", "/v1/%65vents"]
+)
+def test_internal_routes_are_refused_to_outside_clients(
+    stack: tuple[int, int, Path], path: str
+) -> None:
+    proxy, _, _ = stack
+    status, headers, _ = _request(proxy, "GET", path, source=CLIENT)  # not an allowed range
+    assert status == 403
+    assert headers["Server"] == "nginx"  # server_tokens off: no version
+
+
+def test_internal_routes_answer_from_an_internal_address(stack: tuple[int, int, Path]) -> None:
+    proxy, _, _ = stack
+    status, headers, body = _request(proxy, "GET", "/metrics", source="127.0.0.1")
+    assert status == 200
+    assert b"rtc_requests_total" in body
+    assert headers["Server"] == "nginx"
+
+
+def test_public_routes_hide_every_version(stack: tuple[int, int, Path]) -> None:
+    proxy, _, _ = stack
+    status, headers, _ = _request(proxy, "GET", "/healthz")
+    assert (status, headers["Server"]) == (200, "nginx")
