@@ -46,7 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the HTTP service (the default command)")
-    serve.add_argument("--host", help="address to bind (env SERVER_HOST; default 0.0.0.0)")
+    serve.add_argument(
+        "--host",
+        help="address to bind (env SERVER_HOST; default 0.0.0.0; with --dev 127.0.0.1)",
+    )
     serve.add_argument("--port", type=int, help="port to bind (env SERVER_PORT; default 6080)")
     serve.add_argument(
         "--workers",
