@@ -24,6 +24,7 @@ from service.errors import ApiError, ErrorCode
 from service.guards import auth_failure_reason
 from service.metrics import AUTH_FAILURE_REASONS, BUILD_INFO
 from service.store.base import NewEvent
+from service.store.redis import RedisEventStore
 from service.store.sqlite import SqliteEventStore
 from tests.helpers import Client, MakeClient
 from tests.test_apps import APPS, AUDIENCE, HS_SECRET, ISSUER, RTC_BODY, _app, _login, _settings
@@ -199,6 +200,31 @@ async def test_event_store_calls_are_timed_by_operation(tmp_path: Path) -> None:
         assert (await store.backlog("default"))[0] == 1
         for op, count in before.items():
             assert _sample("rtc_event_store_seconds_count", operation=op) == count + 1, op
+    finally:
+        await store.close()
+
+
+# The Redis store needs a real redis-server: a slow test.
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("redis", marks=pytest.mark.slow)])
+async def test_the_backlog_counts_one_apps_pending_events_only(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    store: SqliteEventStore | RedisEventStore
+    if backend == "sqlite":
+        store = SqliteEventStore(str(tmp_path / "events.db"))
+    else:
+        store = RedisEventStore(request.getfixturevalue("redis_url"))
+    await store.open()
+    try:
+        app = f"backlog{time.monotonic_ns()}"  # fresh keys on a shared Redis
+        assert await store.backlog(app) == (0, None)
+        for n, received_at in enumerate((300.0, 100.0, 200.0, 50.0)):
+            await store.add(_event(app, f"e{n}", received_at))
+        await store.add(_event("other", "e0", 1.0))
+        first, *_, dead = await store.pending(10, app=app)
+        await store.mark_delivered(first.cursor)  # the oldest stored, received at 300
+        await store.mark_failed(dead.cursor, error="x", next_attempt_at=0.0, dead=True)
+        assert await store.backlog(app) == (2, 100.0)
     finally:
         await store.close()
 
