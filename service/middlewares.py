@@ -38,7 +38,6 @@ _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # W3C Trace Context, version 00: version, trace id, parent (span) id, flags.
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
 _ZERO_TRACE_ID, _ZERO_SPAN_ID = "0" * 32, "0" * 16
-_NO_TRACE: dict[str, str] = {}
 
 log = get_logger("service.access")
 
@@ -69,16 +68,16 @@ def _request_id(request: web.Request) -> str:
     return new_request_id()
 
 
-def trace_fields(traceparent: str | None) -> dict[str, str]:
+def trace_id(traceparent: str | None) -> str | None:
     """The access line's trace_id, from a valid W3C `traceparent` header (version 00, a
-    trace id and span id of lowercase hex, neither all zeros); nothing for an absent or
+    trace id and span id of lowercase hex, neither all zeros); None for an absent or
     malformed one, which is never echoed."""
     if traceparent is None:
-        return _NO_TRACE
+        return None
     found = _TRACEPARENT.fullmatch(traceparent)
     if found is None or found[1] == _ZERO_TRACE_ID or found[2] == _ZERO_SPAN_ID:
-        return _NO_TRACE
-    return {"trace_id": found[1]}
+        return None
+    return found[1]
 
 
 class _OnceWarning:
@@ -166,7 +165,7 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
         chosen = request.get(APP)
         app = chosen.name if chosen is not None else "-"
         log_request(
-            **trace_fields(request.headers.get("traceparent")),
+            trace_id(request.headers.get("traceparent")),
             request_id=request_id,
             method=request.method,
             route=route,

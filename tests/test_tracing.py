@@ -16,7 +16,7 @@ from aiohttp import web
 
 from service.app import create_app
 from service.logs import configure_logging, flush_logs
-from service.middlewares import request_middleware, trace_fields
+from service.middlewares import request_middleware, trace_id
 from tests.helpers import MakeClient, make_settings
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -55,13 +55,13 @@ def _access_lines(stream: io.BytesIO) -> list[dict[str, Any]]:
 
 
 def test_a_valid_traceparent_gives_its_trace_id() -> None:
-    assert trace_fields(TRACEPARENT) == {"trace_id": TRACE_ID}
-    assert trace_fields(f"00-{TRACE_ID}-{SPAN_ID}-00") == {"trace_id": TRACE_ID}
+    assert trace_id(TRACEPARENT) == TRACE_ID
+    assert trace_id(f"00-{TRACE_ID}-{SPAN_ID}-00") == TRACE_ID
 
 
 @pytest.mark.parametrize("header", [None, *MALFORMED])
 def test_an_absent_or_malformed_traceparent_gives_nothing(header: str | None) -> None:
-    assert trace_fields(header) == {}
+    assert trace_id(header) is None
 
 
 async def test_the_access_line_carries_the_incoming_trace_id(
