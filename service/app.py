@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import aiohttp_cors
@@ -36,6 +37,7 @@ from service.context import (
 )
 from service.errors import ApiError, ErrorCode
 from service.forwarder import Forwarder, Retries
+from service.logs import get_logger
 from service.middlewares import REQUEST_ID_HEADER, request_middleware
 from service.pages import OPENAPI_DOCUMENT, STATIC
 from service.platforms import PLATFORMS
@@ -45,6 +47,12 @@ from service.store.base import EventStore
 from service.store.redis import RedisEventStore
 from service.store.sqlite import SqliteEventStore
 from service.validation import BODY_LIMIT, BODY_TIMEOUT
+
+if TYPE_CHECKING:
+    from service.tracing import Tracing
+
+log = get_logger("service.app")
+TRACING_ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 # Routes that answer CORS themselves, byte for byte as the sample their clients expect.
 SELF_CORS_PATHS = frozenset({"/fetch_rtc_token"})
@@ -155,6 +163,25 @@ async def _mark_draining(app: web.Application) -> None:
     app[LIFECYCLE].ready = False
 
 
+def _tracing(environ: Mapping[str, str]) -> Tracing | None:
+    """Spans to a collector when an OTLP endpoint is set (and the SDK is not disabled);
+    the OpenTelemetry SDK is imported only then (service/tracing.py)."""
+    if not any(environ.get(name) for name in TRACING_ENDPOINTS):
+        return None
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    try:
+        from service.tracing import Tracing  # only with a collector
+    except ImportError as missing:
+        log.warning(
+            "OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed "
+            "(pip install 'rtc-token-service[otel]'): no spans are exported",
+            missing=missing.name,
+        )
+        return None
+    return Tracing()
+
+
 def create_app(
     settings: Settings,
     *,
@@ -162,8 +189,12 @@ def create_app(
     salt: Callable[[], int] = random_salt,
     token_ids: Callable[[], str] = lambda: uuid.uuid4().hex,
 ) -> web.Application:
+    tracing = _tracing(os.environ)
     app = web.Application(
-        middlewares=[request_middleware],
+        # Tracing outside the request middleware: its span covers the whole request.
+        middlewares=[request_middleware]
+        if tracing is None
+        else [tracing.middleware, request_middleware],
         # The largest any route takes; read_body holds each route to its own limit.
         client_max_size=max(settings.max_body_bytes, settings.events.webhook_max_body_bytes),
     )
@@ -188,6 +219,8 @@ def create_app(
     app.cleanup_ctx.append(_event_store)
     app.cleanup_ctx.append(_gate)
     app.cleanup_ctx.append(metrics.flush_every_second)
+    if tracing is not None:
+        app.cleanup_ctx.append(tracing.exported_at_exit)
     app.on_startup.append(_mark_ready)
     app.on_shutdown.append(_mark_draining)
     return app

@@ -25,7 +25,7 @@ from service.access.ratelimit import address_key
 from service.context import CLIENT_ADDRESS, GATE, REQUEST_ID, SETTINGS
 from service.errors import ApiError, ErrorCode
 from service.logs import get_logger
-from service.metrics import WEBHOOK_REJECTIONS
+from service.metrics import WEBHOOK_REJECTIONS, auth_failed, rate_limited
 from service.responses import json_response
 from service.routing import Handler
 from service.selection import choose_app
@@ -128,30 +128,74 @@ def no_store(handler: Handler) -> Handler:
     return uncached
 
 
+# An authentication failure's reason for rtc_auth_failures_total, by the words of its
+# message (service/access/callers.py); any other 401 is "invalid".
+_AUTH_FAILURE_WORDS = (
+    ("send your", "missing"),
+    ("has expired", "expired"),
+    ("from another issuer", "wrong_issuer"),
+    ("for another audience", "wrong_audience"),
+    ("key (kid)", "unknown_key"),
+    ("must be signed with", "wrong_algorithm"),
+    ("algorithm does not match", "wrong_algorithm"),
+)
+
+
+def auth_failure_reason(refused: ApiError) -> str | None:
+    """The rtc_auth_failures_total reason of a refusal by authentication; None for one
+    that is not an authentication failure."""
+    if refused.code == ErrorCode.AUTH_UNAVAILABLE:
+        return "jwks_unavailable"
+    if refused.status == 403:
+        return "unknown_app"  # a login token whose app claim names no app here
+    if refused.status != 401:
+        return None
+    for words, reason in _AUTH_FAILURE_WORDS:
+        if words in refused.message:
+            return reason
+    return "invalid"
+
+
 async def admit_caller(request: web.Request) -> Caller:
     """Authenticate, choose the request's app, then charge the right buckets (that app's
     limits, counted per app). A failed authentication is charged to its address's failure
     bucket, so a flood of bad credentials from a shared address never costs a signed-in
-    caller anything."""
+    caller anything. Refusals are counted: rtc_auth_failures_total by reason,
+    rtc_rate_limited_total by app and bucket."""
     gate = request.app[GATE]
     try:
         caller, selected = await gate.authenticate(request)
     except ApiError as refused:
+        reason = auth_failure_reason(refused)
+        if reason is not None:
+            auth_failed(gate.settings.mode, reason)
         if refused.status == 401:
             address = address_key(request.get(CLIENT_ADDRESS))
-            await gate.limit(f"failed:{address}", gate.settings.address_limit)
+            try:
+                await gate.limit(f"failed:{address}", gate.settings.address_limit)
+            except ApiError:
+                rate_limited("-", "failed")
+                raise
         raise
     app = choose_app(request, selected)
     scope = app.name
-    if caller.kind == "jwt":
-        await gate.limit(f"{scope}:caller:{caller.subject}", app.caller_limit)
-        return caller
-    if caller.kind == "api-key":
-        await gate.limit(f"{scope}:caller:{caller.subject}", app.api_key_limit)
-    if app.address_limit is not None:
-        address = address_key(request.get(CLIENT_ADDRESS))
-        family = "key-address" if caller.kind == "api-key" else "address"
-        await gate.limit(f"{scope}:{family}:{address}", app.address_limit)
+    bucket = "caller"
+    try:
+        if caller.kind == "jwt":
+            await gate.limit(f"{scope}:caller:{caller.subject}", app.caller_limit)
+            return caller
+        if caller.kind == "api-key":
+            bucket = "api_key"
+            await gate.limit(f"{scope}:caller:{caller.subject}", app.api_key_limit)
+        if app.address_limit is not None:
+            bucket = "address"
+            address = address_key(request.get(CLIENT_ADDRESS))
+            family = "key-address" if caller.kind == "api-key" else "address"
+            await gate.limit(f"{scope}:{family}:{address}", app.address_limit)
+    except ApiError as refused:
+        if refused.status == 429:
+            rate_limited(scope, bucket)
+        raise
     return caller
 
 

@@ -35,6 +35,9 @@ from service.validation import check_headers
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# W3C Trace Context, version 00: version, trace id, parent (span) id, flags.
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
+_ZERO_TRACE_ID, _ZERO_SPAN_ID = "0" * 32, "0" * 16
 
 log = get_logger("service.access")
 
@@ -63,6 +66,18 @@ def _request_id(request: web.Request) -> str:
     if supplied is not None and _SAFE_REQUEST_ID.fullmatch(supplied):
         return supplied
     return new_request_id()
+
+
+def trace_id(traceparent: str | None) -> str | None:
+    """The access line's trace_id, from a valid W3C `traceparent` header (version 00, a
+    trace id and span id of lowercase hex, neither all zeros); None for an absent or
+    malformed one, which is never echoed."""
+    if traceparent is None:
+        return None
+    found = _TRACEPARENT.fullmatch(traceparent)
+    if found is None or found[1] == _ZERO_TRACE_ID or found[2] == _ZERO_SPAN_ID:
+        return None
+    return found[1]
 
 
 class _OnceWarning:
@@ -121,7 +136,9 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     """Everything every request gets, in one layer (each layer costs on the hot path):
     counted in flight, so shutdown can wait for it (aiohttp's own graceful shutdown stops
     reading bodies still being uploaded); a request id; the real client address; what
-    the route declared; JSON errors; one access-log line and its metrics."""
+    the route declared; JSON errors; one access-log line (with the trace id of a valid
+    incoming `traceparent`) and its metrics. Spans, when exported, are made by the
+    middleware of service/tracing.py, outside this one."""
     lifecycle = request.app[LIFECYCLE]
     lifecycle.request_started()
     deadlines = request.app[HEAD_DEADLINES]
@@ -148,6 +165,7 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
         chosen = request.get(APP)
         app = chosen.name if chosen is not None else "-"
         log_request(
+            trace_id(request.headers.get("traceparent")),
             request_id=request_id,
             method=request.method,
             route=route,

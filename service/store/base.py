@@ -99,6 +99,11 @@ class EventStore(Protocol):
         its own, so a long backlog of one app never hides another's events."""
         ...
 
+    async def backlog(self, app: str) -> tuple[int, float | None]:
+        """Read only: how many of one app's events are pending (not dead), and the
+        received_at of the oldest of them (None with none). For the metrics."""
+        ...
+
     async def mark_delivered(self, cursor: str) -> None: ...
 
     async def mark_failed(

@@ -21,6 +21,7 @@ from typing import Any
 import redis.asyncio as redis_asyncio
 from redis.exceptions import RedisError
 
+from service.metrics import event_store_timer
 from service.store.base import (
     DEFAULT_APP,
     DEFAULT_LEASE,
@@ -107,6 +108,10 @@ class RedisEventStore:
             self._client = None
 
     async def add(self, event: NewEvent) -> bool:
+        with event_store_timer("add"):
+            return await self._add(event)
+
+    async def _add(self, event: NewEvent) -> bool:
         async with self._redis() as client:
             stored = await client.eval(
                 _ADD,
@@ -154,6 +159,17 @@ class RedisEventStore:
         limit: int,
         app: str | None = None,
     ) -> list[StoredEvent]:
+        with event_store_timer("list"):
+            return await self._list_events(after, provider, state, limit, app)
+
+    async def _list_events(
+        self,
+        after: str | None,
+        provider: str | None,
+        state: DeliveryState | None,
+        limit: int,
+        app: str | None,
+    ) -> list[StoredEvent]:
         found: list[StoredEvent] = []
         start = f"({after}" if after else "-"
         async with self._redis() as client:
@@ -173,6 +189,10 @@ class RedisEventStore:
         return found[:limit]
 
     async def pending(self, limit: int, *, app: str = DEFAULT_APP) -> list[StoredEvent]:
+        with event_store_timer("pending"):
+            return await self._pending(limit, app)
+
+    async def _pending(self, limit: int, app: str) -> list[StoredEvent]:
         events: list[StoredEvent] = []
         async with self._redis() as client:
             entry_id: Any
@@ -181,6 +201,19 @@ class RedisEventStore:
                 if entry:
                     events.append(await self._event(client, _text(entry_id), entry[0][1]))
         return events
+
+    async def backlog(self, app: str) -> tuple[int, float | None]:
+        with event_store_timer("backlog"):
+            async with self._redis() as client:
+                count = await client.zcard(_pending_key(app))
+                oldest: float | None = None
+                entry_id: Any
+                for entry_id in await client.zrange(_pending_key(app), 0, 0):
+                    entry = await client.xrange(STREAM, min=entry_id, max=entry_id)
+                    if entry:
+                        fields: Any = entry[0][1]
+                        oldest = float(_text(fields[b"received_at"]))
+        return int(count), oldest
 
     async def _pending_key_of(self, client: redis_asyncio.Redis, cursor: str) -> str:
         """The pending set an entry is in: its app's (an entry's app never changes)."""

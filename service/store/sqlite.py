@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from service.metrics import event_store_timer
 from service.store.base import (
     DEFAULT_APP,
     DEFAULT_LEASE,
@@ -182,7 +183,8 @@ class SqliteEventStore:
             )
             return cursor.rowcount == 1
 
-        return await self._run(insert)
+        with event_store_timer("add"):
+            return await self._run(insert)
 
     async def list_events(
         self,
@@ -208,14 +210,26 @@ class SqliteEventStore:
             "ORDER BY cursor LIMIT ?"
         )
         params.append(limit)
-        return await self._run(lambda db: [_row(r) for r in db.execute(query, params)])
+        with event_store_timer("list"):
+            return await self._run(lambda db: [_row(r) for r in db.execute(query, params)])
 
     async def pending(self, limit: int, *, app: str = DEFAULT_APP) -> list[StoredEvent]:
         query = (
             f"SELECT {_COLUMNS} FROM events WHERE app = ? AND state = 'pending' "  # noqa: S608
             "ORDER BY cursor LIMIT ?"
         )
-        return await self._run(lambda db: [_row(r) for r in db.execute(query, (app, limit))])
+        with event_store_timer("pending"):
+            return await self._run(lambda db: [_row(r) for r in db.execute(query, (app, limit))])
+
+    async def backlog(self, app: str) -> tuple[int, float | None]:
+        query = "SELECT count(*), min(received_at) FROM events WHERE app = ? AND state = 'pending'"
+
+        def count(db: sqlite3.Connection) -> tuple[int, float | None]:
+            found = db.execute(query, (app,)).fetchone()
+            return int(found[0]), found[1]
+
+        with event_store_timer("backlog"):
+            return await self._run(count)
 
     async def mark_delivered(self, cursor: str) -> None:
         await self._run(
