@@ -5,6 +5,7 @@ where test modules import them from."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -12,12 +13,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import structlog
 
 # Plain `assert`s in the helpers explain themselves in failures, as in test modules.
 pytest.register_assert_rewrite("tests.helpers")
 
 from service.app import create_app  # noqa: E402
 from service.config import Settings  # noqa: E402
+from service.logs import configure_logging  # noqa: E402
 from tests.helpers import (  # noqa: E402
     NOW,
     ORACLE_DIR,
@@ -100,3 +103,15 @@ def served() -> Iterator[tuple[int, subprocess.Popen[str]]]:
 def redis_url() -> Iterator[str]:
     with redis_server() as (url, _):
         yield url
+
+
+@pytest.fixture
+def json_logs() -> Iterator[io.BytesIO]:
+    """The service's log lines as JSON in memory, for tests that read them; the console
+    format comes back afterwards."""
+    stream = io.BytesIO()
+    saved = structlog.get_config()
+    configure_logging("json", "info", stream=stream)
+    yield stream
+    configure_logging("console", "info")
+    structlog.configure(**saved)

@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
-import pytest
-import structlog
 from prometheus_client import REGISTRY
 
-from service.logs import configure_logging, flush_logs
+from service.logs import flush_logs
 from service.metrics import pending
 from tests.helpers import MakeClient
 from tests.test_apps import RTC_BODY, _settings
-
-
-@pytest.fixture
-def json_logs() -> Iterator[io.BytesIO]:
-    stream = io.BytesIO()
-    saved = structlog.get_config()
-    configure_logging("json", "info", stream=stream)
-    yield stream
-    configure_logging("console", "info")
-    structlog.configure(**saved)
 
 
 def _access_lines(stream: io.BytesIO) -> list[dict[str, Any]]:

@@ -6,7 +6,6 @@ import asyncio
 import io
 import os
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -18,16 +17,6 @@ from service.middlewares import RequestIds, new_request_id
 
 # structlog and orjson both leave out the fraction when it is zero (as isoformat does).
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z")
-
-
-@pytest.fixture
-def json_logs() -> Iterator[io.BytesIO]:
-    stream = io.BytesIO()
-    saved = structlog.get_config()
-    configure_logging("json", "info", stream=stream)
-    yield stream
-    configure_logging("console", "info")
-    structlog.configure(**saved)
 
 
 def _lines(stream: io.BytesIO) -> list[dict[str, Any]]:

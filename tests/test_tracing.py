@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
-import structlog
 from aiohttp import web
 
 from service.app import create_app
-from service.logs import configure_logging, flush_logs
+from service.logs import flush_logs
 from service.middlewares import request_middleware, trace_id
 from tests.helpers import MakeClient, make_settings
 
@@ -36,16 +34,6 @@ MALFORMED = [
     f"00-{TRACE_ID}-{SPAN_ID}-01\n",
     f"00-{TRACE_ID[:-1]}g-{SPAN_ID}-01",
 ]
-
-
-@pytest.fixture
-def json_logs() -> Iterator[io.BytesIO]:
-    stream = io.BytesIO()
-    saved = structlog.get_config()
-    configure_logging("json", "info", stream=stream)
-    yield stream
-    configure_logging("console", "info")
-    structlog.configure(**saved)
 
 
 def _access_lines(stream: io.BytesIO) -> list[dict[str, Any]]:
