@@ -13,12 +13,16 @@ Start the public servers yourself (bench/README.md shows how), each on its own p
     .venv/bin/python bench/compare.py --agora http://127.0.0.1:8090 \\
         --openvidu http://127.0.0.1:6090 --videosdk http://127.0.0.1:9000
 
-Give any subset of the three. This service is started as bench/routes.py starts it.
+Give any subset of the three. This service is started as bench/routes.py starts it, by
+the interpreter running this script, or by each `--python` given (one service each, all
+measured in the same rounds): the interpreter's build moves this service's figures by a
+fifth (bench/README.md, "The interpreter").
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import statistics
 import sys
@@ -27,7 +31,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from wrkrun import PAUSE_SECONDS, milliseconds, require_loopback, running_service, wrk
+from wrkrun import (
+    PAUSE_SECONDS,
+    interpreter,
+    milliseconds,
+    require_loopback,
+    running_service,
+    wrk,
+)
 
 CONNECTIONS = (64, 256)
 
@@ -79,6 +90,7 @@ class Run:
     p99_ms: float
     failures: str  # non-2xx answers and socket errors, or "" when there were none
     steal: str = "?"  # CPU time the host took from this VM during the run
+    interpreter: str = ""  # what ran this service ("" for the public server)
 
 
 def _failures(result: dict[str, str]) -> str:
@@ -98,6 +110,7 @@ def _measure(
     connections: int,
     round_number: int,
     seconds: int,
+    python: str = "",
 ) -> Run:
     result = wrk(f"{server}{load.path}", load.script, connections, seconds)
     return Run(
@@ -110,6 +123,7 @@ def _measure(
         milliseconds(result["p99"]),
         _failures(result),
         result["steal"],
+        python,
     )
 
 
@@ -129,6 +143,7 @@ class Summary:
     p99_ms: tuple[float, ...]
     failures: tuple[str, ...]
     steal: tuple[str, ...] = ()
+    interpreter: str = ""
 
     @property
     def median_rps(self) -> float:
@@ -140,12 +155,13 @@ class Summary:
 
 
 def summarize(runs: Iterable[Run]) -> list[Summary]:
-    """Each (platform, side, request, connections) with its runs in round order."""
-    grouped: defaultdict[tuple[str, str, Load, int], list[Run]] = defaultdict(list)
+    """Each (platform, side, interpreter, request, connections) with its runs in round
+    order."""
+    grouped: defaultdict[tuple[str, str, str, Load, int], list[Run]] = defaultdict(list)
     for run in runs:
-        grouped[run.platform, run.side, run.load, run.connections].append(run)
+        grouped[run.platform, run.side, run.interpreter, run.load, run.connections].append(run)
     summaries = []
-    for (platform, side, load, connections), group in grouped.items():
+    for (platform, side, python, load, connections), group in grouped.items():
         group.sort(key=lambda run: run.round)
         summaries.append(
             Summary(
@@ -157,6 +173,7 @@ def summarize(runs: Iterable[Run]) -> list[Summary]:
                 tuple(run.p99_ms for run in group),
                 tuple(run.failures for run in group if run.failures),
                 tuple(run.steal for run in group),
+                python,
             )
         )
     return summaries
@@ -193,7 +210,9 @@ def table(summaries: Sequence[Summary]) -> str:
             server, ratios, ratio = PLATFORMS[summary.platform].reference_name, "", ""
         else:
             reference = reference_for(summaries, summary)
-            server = "this service"
+            server = (
+                f"this service on {summary.interpreter}" if summary.interpreter else "this service"
+            )
             ratios = " / ".join(f"{r:.2f}" for r in ratios_by_round(reference, summary))
             ratio = f"{summary.median_rps / reference.median_rps:.2f}"
         failures = "; ".join(summary.failures) or "none"
@@ -216,6 +235,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--python",
+        action="append",
+        metavar="PATH",
+        help="an interpreter with the service installed to run it (repeat to measure several "
+        "side by side; default: the one running this script)",
+    )
     args = parser.parse_args()
     references = {name: getattr(args, name) for name in PLATFORMS if getattr(args, name)}
     if not references:
@@ -228,11 +254,20 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 2
+    pythons = args.python or [sys.executable]
+    labels = {python: interpreter(python) for python in pythons}
     runs: list[Run] = []
-    with running_service(args.workers) as (base, _service):
+    with contextlib.ExitStack() as services:
+        # One service per interpreter, all started before the first run: each waits idle
+        # while another side is measured.
+        bases = {
+            python: services.enter_context(running_service(args.workers, python))[0]
+            for python in pythons
+        }
         for name, reference_url in references.items():
             platform = PLATFORMS[name]
-            servers = {"reference": reference_url.rstrip("/"), "ours": base}
+            servers = {"reference": reference_url.rstrip("/")}
+            servers.update({f"ours {python}": base for python, base in bases.items()})
             # A short unreported run warms the public server's JIT as ours was warmed.
             wrk(
                 f"{servers['reference']}{platform.reference.path}",
@@ -240,13 +275,23 @@ def main() -> int:
                 256,
                 5,
             )
-            sides = [("reference", platform.reference)] + [("ours", load) for load in platform.ours]
+            sides = [("reference", platform.reference)] + [
+                (f"ours {python}", load) for python in pythons for load in platform.ours
+            ]
             for round_number in range(args.rounds):
                 for connections in CONNECTIONS:
                     for side, load in round_order(sides, round_number):
                         time.sleep(PAUSE_SECONDS)
+                        python = side.removeprefix("ours ") if side != "reference" else ""
                         run = _measure(
-                            name, side, load, servers[side], connections, round_number, args.seconds
+                            name,
+                            "reference" if side == "reference" else "ours",
+                            load,
+                            servers[side],
+                            connections,
+                            round_number,
+                            args.seconds,
+                            labels[python] if python and len(pythons) > 1 else "",
                         )
                         runs.append(run)
                         print(
@@ -256,6 +301,8 @@ def main() -> int:
                             file=sys.stderr,
                             flush=True,
                         )
+    if len(pythons) == 1:
+        print(f"this service on {labels[pythons[0]]}\n")
     print(table(summarize(runs)))
     return 0
 

@@ -2,7 +2,7 @@
 
 Run from the project root after the README's install (and `apt-get install wrk`):
 
-    .venv/bin/python bench/routes.py [--workers 2] [--seconds 10] [--rounds 3]
+    .venv/bin/python bench/routes.py [--workers 2] [--seconds 10] [--rounds 3] [--python PATH]
 
 It starts the service on 127.0.0.1 (--dev, rate limits off so the load is not refused,
 logs to a file), drives each route with `wrk -t1` at 1, 64 and 256 connections, and
@@ -24,7 +24,14 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 
-from wrkrun import PAUSE_SECONDS, milliseconds, peak_memory_mib, running_service, wrk
+from wrkrun import (
+    PAUSE_SECONDS,
+    interpreter,
+    milliseconds,
+    peak_memory_mib,
+    running_service,
+    wrk,
+)
 
 ROUTES = [
     ("POST /fetch_rtc_token", "/fetch_rtc_token", "fetch_rtc_token.lua"),
@@ -81,6 +88,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3, help="runs of every row (default 3)")
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        metavar="PATH",
+        help="the interpreter (with the service installed) that runs it (default: this one)",
+    )
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -90,7 +103,7 @@ def main() -> int:
     results: dict[tuple[str, int], list[dict[str, str]]] = {
         (name, connections): [] for name, _, _ in ROUTES for connections in CONNECTIONS
     }
-    with running_service(args.workers) as (base, service):
+    with running_service(args.workers, args.python) as (base, service):
         for round_number in range(1, args.rounds + 1):
             for name, path, script in ROUTES:
                 for connections in CONNECTIONS:
@@ -104,6 +117,7 @@ def main() -> int:
                         flush=True,
                     )
         peaks = peak_memory_mib(service.pid)
+    print(f"this service on {interpreter(args.python)}\n")
     print(table(results))
     print(f"\npeak memory per process (MiB): {', '.join(f'{p:.1f}' for p in peaks)}")
     return 0

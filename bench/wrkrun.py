@@ -96,11 +96,21 @@ def peak_memory_mib(root: int) -> list[float]:
     return peaks
 
 
+def interpreter(python: str) -> str:
+    """What runs the service, for a report: implementation, version and path."""
+    probe = "import platform; print(platform.python_implementation(), platform.python_version())"
+    found = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True)
+    return f"{found.stdout.strip()} ({python})"
+
+
 @contextlib.contextmanager
-def running_service(workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def running_service(
+    workers: int, python: str = sys.executable
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """The service on a free loopback port (--dev, the address rate limit off so wrk's
-    single address is not throttled, JSON logs to a scratch file), warmed up; yields its
-    base URL and process."""
+    single address is not throttled, JSON logs to a scratch file), run by the interpreter
+    `python` (which must have the service installed), warmed up; yields its base URL and
+    process."""
     port = free_port()
     with tempfile.TemporaryDirectory() as scratch:
         environ = {
@@ -109,10 +119,16 @@ def running_service(workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]
             "RATE_LIMIT_ADDRESS_RATE": "0",
             "LOG_FORMAT": "json",
         }
-        command = [sys.executable, "-m", "service", "--dev", "--port", str(port)]
+        # A relative path names a file from here, not from the scratch directory.
+        python = os.path.abspath(python) if os.sep in python else python
+        command = [python, "-m", "service", "--dev", "--port", str(port)]
         command += ["--workers", str(workers)]
         with open(f"{scratch}/service.log", "wb") as log:
-            service = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environ)
+            # From the scratch directory: `-m` puts the working directory first on the
+            # path, and the service must be the one installed in `python`'s environment.
+            service = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=environ, cwd=scratch
+            )
             try:
                 time.sleep(3)
                 base = f"http://127.0.0.1:{port}"

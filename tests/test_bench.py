@@ -180,3 +180,26 @@ def test_a_routes_row_counts_every_failure_of_every_round() -> None:
     ]
     row = routes.table({("GET /get-token", 64): runs}).splitlines()[2]
     assert "| 5 | connect 0, read 1, write 0, timeout 0 |" in row
+
+
+def test_services_on_two_interpreters_are_summed_up_apart_and_named_in_the_table() -> None:
+    platform = compare.PLATFORMS["videosdk"]
+    runs = [
+        compare.Run("videosdk", "reference", platform.reference, 64, 0, 3000.0, 10.0, ""),
+        compare.Run("videosdk", "ours", platform.ours[0], 64, 0, 6000.0, 5.0, "", "?", "A"),
+        compare.Run("videosdk", "ours", platform.ours[0], 64, 0, 7500.0, 5.0, "", "?", "B"),
+    ]
+    summaries = compare.summarize(runs)
+    assert [(s.side, s.interpreter, s.median_rps) for s in summaries] == [
+        ("reference", "", 3000.0),
+        ("ours", "A", 6000.0),
+        ("ours", "B", 7500.0),
+    ]
+    rows = compare.table(summaries).splitlines()
+    assert "| this service on A |" in rows[3] and "| 2.00 |" in rows[3]
+    assert "| this service on B |" in rows[4] and "| 2.50 |" in rows[4]
+
+
+def test_the_interpreter_is_named_by_implementation_version_and_path() -> None:
+    named = wrkrun.interpreter(sys.executable)
+    assert named.startswith("CPython 3.") and named.endswith(f"({sys.executable})")
