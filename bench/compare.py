@@ -15,8 +15,8 @@ Start the public servers yourself (bench/README.md shows how), each on its own p
 
 Give any subset of the three. This service is started as bench/routes.py starts it, by
 the interpreter running this script, or by each `--python` given (one service each, all
-measured in the same rounds): the interpreter's build moves this service's figures by a
-fifth (bench/README.md, "The interpreter").
+measured in the same rounds): the interpreter's build moves this service's figures by up
+to a quarter (bench/README.md, "The interpreter").
 """
 
 from __future__ import annotations
