@@ -122,6 +122,48 @@ def _row(row: tuple[Any, ...]) -> StoredEvent:
     )
 
 
+# Seconds a connection waits for another process's lock before giving up.
+BUSY_TIMEOUT = 10.0
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def use_wal(db: sqlite3.Connection, timeout: float) -> None:
+    """Switch the file to write-ahead logging, waiting up to `timeout` seconds for the
+    other processes opening it. Switching an older (rollback-journal) file needs an
+    exclusive lock; when several connections ask for it at once, SQLite refuses all but
+    one at once, without its busy wait (that would deadlock them), so the others try
+    again here: workers starting together must all open the store."""
+    deadline = time.monotonic() + timeout
+    pause = 0.01
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)  # on the store's own thread, never the event loop's
+        pause = min(pause * 2, 0.25)
+
+
+def _write(db: sqlite3.Connection, statements: tuple[str, ...]) -> None:
+    """Schema statements in one IMMEDIATE transaction: the write lock is taken first,
+    through the busy wait, instead of by upgrading a read, which SQLite refuses at once
+    when another process wrote in between."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in statements:
+            db.execute(statement)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 class SqliteEventStore:
     def __init__(self, path: str) -> None:
         self._path = path
@@ -143,13 +185,12 @@ class SqliteEventStore:
         def connect() -> None:
             if self._path != ":memory:":
                 Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self._path, isolation_level=None, timeout=10.0)
-            connection.execute("PRAGMA journal_mode=WAL")
+            connection = sqlite3.connect(self._path, isolation_level=None, timeout=BUSY_TIMEOUT)
+            use_wal(connection, BUSY_TIMEOUT)
             connection.execute("PRAGMA synchronous=FULL")
-            connection.execute(_TABLE)  # the current shape, for a new file
+            _write(connection, (_TABLE,))  # the current shape, for a new file
             _migrate(connection)  # an older file's table to the current shape
-            for statement in _INDEXES:
-                connection.execute(statement)
+            _write(connection, _INDEXES)
             self._connection = connection
 
         try:

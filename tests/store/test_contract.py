@@ -317,6 +317,22 @@ async def test_two_stores_opening_an_old_database_at_once_migrate_it_once(
         await store.close()
 
 
+async def test_every_worker_opening_an_old_database_together_opens_it(tmp_path: Path) -> None:
+    # Switching an old file to WAL needs an exclusive lock, which SQLite refuses at once
+    # (no busy wait) to all but one of the connections asking together; workers starting
+    # at the same moment must all open the store anyway.
+    for trial in range(20):
+        path = tmp_path / f"events-{trial}.sqlite3"
+        _database_before_apps(path)
+        stores = [SqliteEventStore(str(path)) for _ in range(8)]
+        await asyncio.gather(*(store.open() for store in stores))
+        for store in stores:
+            assert (
+                len(await store.list_events(after=None, provider=None, state=None, limit=10)) == 2
+            )
+            await store.close()
+
+
 @pytest.mark.slow
 async def test_redis_entries_from_before_apps_are_the_default_apps(redis_url: str) -> None:
     from service.store.redis import PENDING, STREAM
