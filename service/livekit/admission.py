@@ -154,7 +154,7 @@ def _check_participant_data(grant: ParticipantGrant, policy: LiveKitPolicy, admi
 def _check_claim_groups(grant: ParticipantGrant, policy: LiveKitPolicy) -> None:
     """Every claim-group field a token would hold must be named in the policy's grants,
     and a room preset must match its room_presets."""
-    if policy.grants is not None:
+    if grant.groups and policy.grants is not None:
         for name in granted_group_fields(grant.groups):
             if name not in policy.grants:
                 raise PolicyDenied(name, f"grant {name!r} is not allowed for you")
