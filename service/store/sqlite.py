@@ -9,9 +9,10 @@ Several processes may share the file; SQLite's locking serialises their writes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -63,6 +64,20 @@ _COLUMNS = (
 )
 
 
+@contextlib.contextmanager
+def _write_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One IMMEDIATE transaction: the write lock is taken first, through the busy wait,
+    instead of by upgrading a read, which SQLite refuses at once when another process
+    wrote in between. Committed whole, or rolled back."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 def _has_app_column(db: sqlite3.Connection) -> bool:
     return any(row[1] == "app" for row in db.execute("PRAGMA table_info(events)"))
 
@@ -78,8 +93,7 @@ def _migrate(db: sqlite3.Connection) -> None:
     check is repeated inside it, so processes opening the file together migrate it once."""
     if _has_app_column(db):
         return
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with _write_transaction(db):
         if not _has_app_column(db):
             row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
             db.execute("DROP TABLE IF EXISTS events_migrating")
@@ -100,10 +114,6 @@ def _migrate(db: sqlite3.Connection) -> None:
                     "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events')",
                     (row[0],),
                 )
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
 
 
 def _row(row: tuple[Any, ...]) -> StoredEvent:
@@ -150,20 +160,6 @@ def use_wal(db: sqlite3.Connection, timeout: float) -> None:
         pause = min(pause * 2, 0.25)
 
 
-def _write(db: sqlite3.Connection, statements: tuple[str, ...]) -> None:
-    """Schema statements in one IMMEDIATE transaction: the write lock is taken first,
-    through the busy wait, instead of by upgrading a read, which SQLite refuses at once
-    when another process wrote in between."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        for statement in statements:
-            db.execute(statement)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-
-
 class SqliteEventStore:
     def __init__(self, path: str) -> None:
         self._path = path
@@ -188,9 +184,12 @@ class SqliteEventStore:
             connection = sqlite3.connect(self._path, isolation_level=None, timeout=BUSY_TIMEOUT)
             use_wal(connection, BUSY_TIMEOUT)
             connection.execute("PRAGMA synchronous=FULL")
-            _write(connection, (_TABLE,))  # the current shape, for a new file
+            with _write_transaction(connection):
+                connection.execute(_TABLE)  # the current shape, for a new file
             _migrate(connection)  # an older file's table to the current shape
-            _write(connection, _INDEXES)
+            with _write_transaction(connection):
+                for statement in _INDEXES:
+                    connection.execute(statement)
             self._connection = connection
 
         try:
